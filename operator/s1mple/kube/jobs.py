@@ -1,0 +1,190 @@
+"""The Indexed Job of one resource generation, as a plain dict (tested as data, applied by the handlers).
+
+Each completion index runs a contiguous slice of the run manifest (``runsPerPod`` runs).  A run that
+fails is a failed *run*, recorded in storage by the runner, and the pod still exits 0; a pod fails only
+for infrastructure errors (storage unreachable: exit 1, retried up to ``retries`` times per index) or a
+manifest it cannot use (exit 3: the index fails at once, retrying cannot help).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from s1mple.kube.names import API_VERSION, child_labels
+from s1mple.kube.spec import RunnerSpec, StorageSpec, k8s_env_list
+
+RUNNER_CONTAINER = "runner"
+EXIT_INFRASTRUCTURE = 1
+EXIT_BAD_MANIFEST = 3
+#: Seconds a pod gets beyond its runs' timeouts (interpreter start, data load, storage writes).
+POD_SLACK_SECONDS = 120
+TTL_AFTER_FINISHED = 24 * 3600
+RUNNER_UID = 65532
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything the Job depends on; the same plan always gives the same Job."""
+
+    name: str
+    namespace: str
+    owner: dict[str, str]  # apiVersion, kind, name, uid of the resource
+    generation: int
+    total_runs: int
+    runs_per_pod: int
+    max_workers: int
+    timeout_per_run: int
+    retries: int
+    manifest_uri: str
+    storage: StorageSpec
+    runner: RunnerSpec
+
+    @property
+    def completions(self) -> int:
+        return max(1, math.ceil(self.total_runs / self.runs_per_pod))
+
+
+def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
+    """A pod that outlives all its runs' timeouts is hung: the kubelet kills it and the index retries."""
+    return runs_per_pod * timeout_per_run + POD_SLACK_SECONDS
+
+
+def runs_per_pod_for(total_runs: int, max_workers: int, requested: int | None) -> int:
+    """Runs per pod: as requested, else enough that each worker gets ~4 pods (amortises pod start)."""
+    if requested:
+        return max(1, requested)
+    return max(1, math.ceil(total_runs / (max_workers * 4)))
+
+
+def indexed_job(plan: JobPlan) -> dict[str, Any]:
+    labels = child_labels(plan.owner["kind"], plan.owner["name"], plan.generation)
+    deadline = pod_deadline_seconds(plan.runs_per_pod, plan.timeout_per_run)
+    waves = math.ceil(plan.completions / plan.max_workers)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": plan.name,
+            "namespace": plan.namespace,
+            "labels": labels,
+            "annotations": {"s1mple.io/manifest": plan.manifest_uri},
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": plan.owner["kind"],
+                    "name": plan.owner["name"],
+                    "uid": plan.owner["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": plan.completions,
+            "parallelism": min(plan.max_workers, plan.completions),
+            "backoffLimitPerIndex": plan.retries,
+            # every index gets its chance: one bad slice must not stop the others
+            "maxFailedIndexes": plan.completions,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailIndex",
+                        "onExitCodes": {
+                            "containerName": RUNNER_CONTAINER,
+                            "operator": "In",
+                            "values": [EXIT_BAD_MANIFEST],
+                        },
+                    },
+                    # evictions and preemptions are not the runner's fault: retry without counting
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
+            "activeDeadlineSeconds": deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": _pod_spec(plan, deadline),
+            },
+        },
+    }
+
+
+def _pod_spec(plan: JobPlan, deadline: int) -> dict[str, Any]:
+    runner = plan.runner
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": deadline,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "runAsGroup": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": RUNNER_CONTAINER,
+                "image": runner.image,
+                "command": ["s1mple-runner"],
+                "args": [
+                    "--manifest",
+                    plan.manifest_uri,
+                    "--runs-per-pod",
+                    str(plan.runs_per_pod),
+                    "--timeout-per-run",
+                    str(plan.timeout_per_run),
+                ],
+                "env": _env(plan.storage),
+                "resources": runner.resources.model_dump(),
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+    }
+    if runner.image_pull_policy:
+        spec["containers"][0]["imagePullPolicy"] = runner.image_pull_policy
+    if runner.node_selector:
+        spec["nodeSelector"] = dict(runner.node_selector)
+    if runner.tolerations:
+        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in runner.tolerations]
+    if runner.service_account_name:
+        spec["serviceAccountName"] = runner.service_account_name
+    return spec
+
+
+def _env(storage: StorageSpec) -> list[dict[str, Any]]:
+    env = k8s_env_list(
+        {
+            "AWS_ENDPOINT_URL": storage.endpoint,
+            "AWS_DEFAULT_REGION": storage.region or "us-east-1",
+            # the root filesystem is read-only: everything that writes goes to the /tmp emptyDir
+            "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    # the Job controller also injects JOB_COMPLETION_INDEX; the annotation is the documented source
+    env.append(
+        {
+            "name": "S1MPLE_COMPLETION_INDEX",
+            "valueFrom": {
+                "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+            },
+        }
+    )
+    ref = storage.credentials_secret_ref
+    if ref is not None:
+        for var, key in (
+            ("AWS_ACCESS_KEY_ID", ref.access_key_id_key),
+            ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key),
+        ):
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}})
+    return env

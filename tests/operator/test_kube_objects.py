@@ -1,0 +1,181 @@
+"""Kubernetes objects as data: names, labels, the Indexed Job, and the structural schema generator."""
+
+import re
+
+import pytest
+
+from s1mple.kube import jobs, names
+from s1mple.kube.schema import structural_schema
+from s1mple.kube.spec import (
+    ClusterFields,
+    CredentialsSecretRef,
+    OperationSource,
+    RunnerSpec,
+    StorageSpec,
+    Toleration,
+)
+from s1mple_engine.config import ConfigError, parse_model
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["simple", "Upper_Case Name!", "x" * 300, "--weird--", "ümlaut/slash", "a" * 62 + "B"],
+)
+def test_dns_labels_and_label_values_are_valid_and_bounded(raw):
+    label = names.dns_label(raw)
+    assert DNS_LABEL.match(label) and len(label) <= 63
+    value = names.label_value(raw)
+    assert LABEL_VALUE.match(value) and len(value) <= 63
+
+
+def test_sanitised_names_do_not_collide():
+    assert names.dns_label("My Strategy") != names.dns_label("my-strategy")
+    assert names.dns_label("a" * 100 + "1") != names.dns_label("a" * 100 + "2")
+    assert names.dns_label("plain-name") == "plain-name"
+
+
+def test_job_name_is_deterministic_per_generation_and_fits_pod_names():
+    a = names.job_name("Optimization", "x" * 200, "uid-1", 3)
+    assert a == names.job_name("Optimization", "x" * 200, "uid-1", 3)
+    assert a != names.job_name("Optimization", "x" * 200, "uid-1", 4)
+    assert a != names.job_name("Optimization", "x" * 200, "uid-2", 3)
+    assert len(a) <= names.JOB_NAME_MAX and DNS_LABEL.match(a)
+    # '<job>-<index>-<5 random chars>' for a 5-digit index still fits in a 63 character pod name
+    assert len(f"{a}-99999-abcde") <= 63
+
+
+def _plan(**over):
+    base = dict(
+        name="opt-demo-g1-abcde",
+        namespace="research",
+        owner={"kind": "Optimization", "name": "demo", "uid": "u-1", "apiVersion": "s1mple.io/v1alpha1"},
+        generation=1,
+        total_runs=640,
+        runs_per_pod=50,
+        max_workers=4,
+        timeout_per_run=30,
+        retries=2,
+        manifest_uri="s3://bucket/research/optimization/demo/manifest-g1.jsonl",
+        storage=StorageSpec(
+            uri="s3://bucket/research",
+            endpoint="http://127.0.0.1:9000",
+            credentials_secret_ref=CredentialsSecretRef(name="minio-creds"),
+        ),
+        runner=RunnerSpec(
+            node_selector={"pool": "research"},
+            tolerations=[Toleration(key="spot", operator="Exists", effect="NoSchedule")],
+            service_account_name="runner",
+        ),
+    )
+    base.update(over)
+    return jobs.JobPlan(**base)
+
+
+def test_indexed_job_shape():
+    job = jobs.indexed_job(_plan())
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == 13  # ceil(640 / 50)
+    assert spec["parallelism"] == 4
+    assert spec["backoffLimitPerIndex"] == 2
+    assert spec["ttlSecondsAfterFinished"] > 0
+    owner = job["metadata"]["ownerReferences"][0]
+    assert owner == {
+        "apiVersion": "s1mple.io/v1alpha1",
+        "kind": "Optimization",
+        "name": "demo",
+        "uid": "u-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailIndex" and rules[0]["onExitCodes"]["values"] == [jobs.EXIT_BAD_MANIFEST]
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["activeDeadlineSeconds"] == 50 * 30 + jobs.POD_SLACK_SECONDS
+    assert pod["nodeSelector"] == {"pool": "research"}
+    assert pod["tolerations"] == [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["serviceAccountName"] == "runner"
+
+
+def test_job_is_restricted():
+    pod = jobs.indexed_job(_plan())["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_job_env_takes_credentials_from_the_secret_only():
+    env = jobs.indexed_job(_plan())["spec"]["template"]["spec"]["containers"][0]["env"]
+    by_name = {e["name"]: e for e in env}
+    assert by_name["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
+        "name": "minio-creds",
+        "key": "AWS_ACCESS_KEY_ID",
+    }
+    assert "value" not in by_name["AWS_SECRET_ACCESS_KEY"]
+    assert by_name["AWS_ENDPOINT_URL"]["value"] == "http://127.0.0.1:9000"
+
+
+def test_job_labels_are_ours_only():
+    job = jobs.indexed_job(_plan())
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        assert not any(k.startswith(names.TRACKING_LABEL_PREFIXES) for k in labels)
+        assert labels["app.kubernetes.io/managed-by"] == "s1mple-operator"
+        assert all(LABEL_VALUE.match(v) for v in labels.values())
+
+
+def test_parallelism_never_exceeds_completions():
+    job = jobs.indexed_job(_plan(total_runs=3, runs_per_pod=50, max_workers=8))
+    assert job["spec"]["completions"] == 1 and job["spec"]["parallelism"] == 1
+
+
+def test_runs_per_pod_default_amortises_pod_start():
+    assert jobs.runs_per_pod_for(10_000, 2, None) == 1250
+    assert jobs.runs_per_pod_for(3, 8, None) == 1
+    assert jobs.runs_per_pod_for(100, 2, 7) == 7
+
+
+def test_operation_source_needs_exactly_one():
+    with pytest.raises(ConfigError, match="exactly one"):
+        parse_model({"path": "a.yaml", "configMapRef": {"name": "ops"}}, OperationSource)
+    src = parse_model({"configMapRef": {"name": "ops"}}, OperationSource)
+    assert src.config_map_ref.key == "operation.yaml"
+
+
+def test_storage_uri_is_validated():
+    with pytest.raises(ConfigError, match="storage.uri"):
+        parse_model({"storage": {"uri": "http://not-s3"}}, ClusterFields)
+
+
+def _walk(schema, path="$"):
+    yield path, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from _walk(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+
+
+def test_structural_schema_rules():
+    schema = structural_schema(ClusterFields)
+    forbidden = {"$ref", "anyOf", "oneOf", "allOf", "$defs", "title", "default", "const"}
+    for path, node in _walk(schema):
+        assert not forbidden & set(node), (path, forbidden & set(node))
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        assert not ("properties" in node and "additionalProperties" in node), path
+    props = schema["properties"]
+    assert props["storage"]["properties"]["credentialsSecretRef"]["properties"]["name"]["type"] == "string"
+    assert props["runner"]["properties"]["nodeSelector"]["additionalProperties"] == {"type": "string"}
+    assert schema["required"] == ["storage"]
+    # inline operations keep their typed fields; exclusive bounds become OpenAPI v3.0 booleans
+    cash = props["operation"]["properties"]["inline"]["properties"]["cash"]
+    assert cash["type"] == "number" and cash["minimum"] == 0 and cash["exclusiveMinimum"] is True
