@@ -21,10 +21,12 @@ cluster-build:
 
 test: venv cluster-build
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 	$(PY) -m pytest tests
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 
 bench: venv
 	$(PY) benchmarks/run.py
