@@ -1,0 +1,1 @@
+"""Meta workflows: Optimization and VariantTest specs, planning, aggregation (see docs/meta.md)."""
