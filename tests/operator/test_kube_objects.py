@@ -58,7 +58,8 @@ def _plan(**over):
         max_workers=4,
         timeout_per_run=30,
         retries=2,
-        manifest_uri="s3://bucket/research/optimization/demo/manifest-g1.jsonl",
+        store_uri="s3://bucket/research/optimization/demo",
+        plan_id="0123456789abcdef",
         storage=StorageSpec(
             uri="s3://bucket/research",
             endpoint="http://127.0.0.1:9000",

@@ -43,9 +43,7 @@ class JobState:
     @classmethod
     def from_job(cls, job: dict[str, Any]) -> JobState:
         status = job.get("status") or {}
-        conditions = {
-            c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"
-        }
+        conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
         failed = conditions.get("Failed")
         return cls(
             name=job["metadata"]["name"],

@@ -1,9 +1,9 @@
 """The Indexed Job of one resource generation, as a plain dict (tested as data, applied by the handlers).
 
-Each completion index runs a contiguous slice of the run manifest (``runsPerPod`` runs).  A run that
-fails is a failed *run*, recorded in storage by the runner, and the pod still exits 0; a pod fails only
-for infrastructure errors (storage unreachable: exit 1, retried up to ``retries`` times per index) or a
-manifest it cannot use (exit 3: the index fails at once, retrying cannot help).
+Each completion index runs one chunk of the plan (``plans/<plan_id>/index-<i>.jsonl``, ``runsPerPod``
+runs).  A run that fails is a failed *run*, recorded in storage by the runner, and the pod still exits
+0; a pod fails only for infrastructure errors (storage unreachable: exit 1, retried up to ``retries``
+times per index) or a chunk it cannot use (exit 3: the index fails at once, retrying cannot help).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class JobPlan:
     max_workers: int
     timeout_per_run: int
     retries: int
-    manifest_uri: str
+    store_uri: str  # the resource's folder in storage
+    plan_id: str  # the pods read plans/<plan_id>/index-<i>.jsonl under it
     storage: StorageSpec
     runner: RunnerSpec
 
@@ -69,7 +70,7 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
             "name": plan.name,
             "namespace": plan.namespace,
             "labels": labels,
-            "annotations": {"s1mple.io/manifest": plan.manifest_uri},
+            "annotations": {"s1mple.io/store": plan.store_uri, "s1mple.io/plan": plan.plan_id},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -130,10 +131,10 @@ def _pod_spec(plan: JobPlan, deadline: int) -> dict[str, Any]:
                 "image": runner.image,
                 "command": ["s1mple-runner"],
                 "args": [
-                    "--manifest",
-                    plan.manifest_uri,
-                    "--runs-per-pod",
-                    str(plan.runs_per_pod),
+                    "--store",
+                    plan.store_uri,
+                    "--plan",
+                    plan.plan_id,
                     "--timeout-per-run",
                     str(plan.timeout_per_run),
                 ],

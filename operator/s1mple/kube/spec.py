@@ -34,9 +34,7 @@ class OperationSource(SpecModel):
     def _exactly_one(self) -> OperationSource:
         given = [k for k in ("inline", "config_map_ref", "path") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"set exactly one of inline, configMapRef, path (got {given or 'none'})"
-            )
+            raise ValueError(f"set exactly one of inline, configMapRef, path (got {given or 'none'})")
         return self
 
 

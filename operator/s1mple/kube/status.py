@@ -118,5 +118,6 @@ def bounded(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_patch(status: ResearchStatus) -> dict[str, Any]:
-    """The status as the JSON merge patch body (camelCase, no nulls)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The whole status as a JSON merge patch body (camelCase).  Unset fields are sent as null, which
+    removes them: status is owned by the operator alone, so a new generation leaves nothing stale."""
+    return status.model_dump(mode="json", by_alias=True)

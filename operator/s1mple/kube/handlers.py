@@ -1,0 +1,96 @@
+"""kopf handlers: thin. Read the resource, call :func:`reconcile`, write status, post Events.
+
+One level-triggered timer per resource does all the work (see :mod:`s1mple.kube.reconcile`), so there
+is no handler progress to persist and nothing to lose when the operator is killed.  kopf's own state
+goes into annotations (not status, whose schema is ours), and a finalizer is added only to resources
+that ask for their storage to be cleaned up on deletion.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from s1mple.executors.kubernetes import KubernetesExecutor
+from s1mple.kube.names import GROUP, VERSION
+from s1mple.kube.reconcile import reconcile
+from s1mple.kube.research import ResourceRef, delete_artefacts
+from s1mple.kube.resources import KINDS
+
+#: Seconds between reconcile ticks of one resource (S1MPLE_RECONCILE_INTERVAL overrides, for tests).
+INTERVAL = float(os.environ.get("S1MPLE_RECONCILE_INTERVAL", "5"))
+_cluster: KubernetesExecutor | None = None
+
+
+def cluster() -> KubernetesExecutor:
+    global _cluster
+    if _cluster is None:
+        _cluster = KubernetesExecutor()
+    return _cluster
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """All kopf settings in one place: watch timeouts, backoff, where kopf keeps its own state."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/storage-cleanup"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.error_backoffs = [1, 2, 5, 10, 30, 60]
+    settings.networking.request_timeout = 60
+    settings.execution.max_workers = 4
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = "s1mple-operator"
+    settings.peering.standalone = True
+
+
+def _ref(kind: str, body: kopf.Body) -> ResourceRef:
+    meta = body["metadata"]
+    return ResourceRef(
+        kind=kind,
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 1),
+    )
+
+
+def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Move one resource one step on (the ``param`` of the registration is its kind)."""
+    kind = param
+    outcome = reconcile(
+        _ref(kind, body), dict(body.get("spec") or {}), dict(body.get("status") or {}), cluster()
+    )
+    if outcome.status is not None:
+        patch.status.update(outcome.status)
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def cleanup(param: str, body: kopf.Body, **_: Any) -> None:
+    """Delete the resource's artefacts from storage (only registered when the spec asks for it)."""
+    delete_artefacts(_ref(param, body), dict(body.get("spec") or {}), cluster())
+
+
+def _wants_cleanup(spec: kopf.Spec, **_: Any) -> bool:
+    return bool((spec.get("storage") or {}).get("cleanup"))
+
+
+for _kind, _info in KINDS.items():
+    kopf.timer(
+        GROUP,
+        VERSION,
+        _info["plural"],
+        id="reconcile",
+        param=_kind,
+        interval=INTERVAL,
+        initial_delay=0.0,
+        backoff=INTERVAL,
+    )(tick)
+    kopf.on.delete(GROUP, VERSION, _info["plural"], id="cleanup", param=_kind, when=_wants_cleanup)(cleanup)

@@ -1,0 +1,208 @@
+"""Reconciling one Optimization / VariantTest: level-triggered, idempotent, restart-safe.
+
+Every tick reads what is (the resource, its Job, the results in storage) and moves it one step on:
+
+    new generation -> validate + plan -> write manifest -> create the Job  (phase Running)
+    Running        -> count results in storage, read the Job              (status counts)
+    Job finished   -> aggregate results -> results.parquet + result JSON  (phase Succeeded / Failed)
+
+Nothing lives only in the operator's memory: the Job name is a function of the resource generation,
+manifests and results are content-addressed in storage, and counts are recomputed from storage each tick.
+So a killed operator, restarted at any moment, repeats at most one idempotent step and converges to the
+same status, with no duplicate Job and no result counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from s1mple.kube import jobs, names
+from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, plan_resource
+from s1mple.kube.status import Phase, ResearchStatus, now, status_patch, succeeded_condition
+from s1mple_engine.config import ConfigError
+from s1mple_engine.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    """What one tick decided: a status patch (None: unchanged) and the Events to post."""
+
+    status: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+class Cluster(Protocol):
+    def ensure_job(self, job: dict[str, Any]) -> bool: ...
+    def read_job(self, namespace: str, name: str) -> Any: ...
+    def retire_jobs(self, namespace: str, owner_uid: str, keep: str) -> list[str]: ...
+    def read_config_map_key(self, namespace: str, name: str, key: str) -> str: ...
+    def read_secret_keys(self, namespace: str, name: str, keys: tuple[str, ...]) -> dict[str, str]: ...
+
+
+def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cluster: Cluster) -> Outcome:
+    """One step for one resource (called by the kopf timer)."""
+    current = ResearchStatus.model_validate(status or {})
+    if current.observed_generation != ref.generation or current.phase is None:
+        return _start_generation(ref, spec, current, cluster)
+    if current.phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.INVALID):
+        return Outcome()
+    return _follow(ref, spec, current, cluster)
+
+
+def _start_generation(
+    ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, cluster: Cluster
+) -> Outcome:
+    try:
+        planned = plan_resource(ref, spec, cluster)
+    except ConfigError as exc:
+        return _invalid(ref, current, str(exc))
+    except StoreError as exc:
+        return _waiting_for_storage(ref, current, str(exc))
+
+    job_name = names.job_name(ref.kind, ref.name, ref.uid, ref.generation)
+    try:
+        planned.write_manifest()
+    except StoreError as exc:
+        return _waiting_for_storage(ref, current, str(exc))
+    events = []
+    retired = cluster.retire_jobs(ref.namespace, ref.uid, keep=job_name)
+    if retired:
+        events.append(Event("Normal", "Superseded", f"generation {ref.generation} replaces Job(s) {retired}"))
+    plan = planned.job_plan(job_name)
+    created = cluster.ensure_job(jobs.indexed_job(plan))
+    events.append(
+        Event(
+            "Normal",
+            "Planned",
+            f"{planned.total} runs ({planned.already_done} already in storage) in "
+            f"{plan.completions} pods of {plan.runs_per_pod} runs, {plan.max_workers} at once",
+        )
+    )
+    if created:
+        events.append(Event("Normal", "JobCreated", f"Job {job_name}"))
+    new = ResearchStatus(
+        phase=Phase.RUNNING,
+        observed_generation=ref.generation,
+        conditions=[_condition("Unknown", "Running", f"Job {job_name}: {planned.total} runs", ref, current)],
+        start_time=now(),
+        job_name=job_name,
+        progress=f"{planned.already_done}/{planned.total}",
+        counts={"total": planned.total, "succeeded": planned.already_done},
+        primary_metric=planned.primary_metric,
+        results={"manifest": planned.manifest_uri},
+    )
+    return Outcome(status_patch(new), events)
+
+
+def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, cluster: Cluster) -> Outcome:
+    job = cluster.read_job(ref.namespace, current.job_name)
+    try:
+        planned = plan_resource(ref, spec, cluster, replan=False)
+        progress = planned.progress()
+    except (ConfigError, StoreError) as exc:
+        return _waiting_for_storage(ref, current, str(exc))
+    if job is None:
+        # deleted behind our back (or never created before a crash): make it again, runs already
+        # in storage are skipped by the pods
+        plan = planned.job_plan(current.job_name)
+        cluster.ensure_job(jobs.indexed_job(plan))
+        return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
+
+    running = job.active
+    if not job.finished and progress.done < planned.total:
+        updated = current.model_copy(
+            update={
+                "progress": f"{progress.done}/{planned.total}",
+                "counts": current.counts.model_copy(
+                    update={"succeeded": progress.succeeded, "failed": progress.failed, "running": running}
+                ),
+            }
+        )
+        return Outcome(_changed(current, updated))
+    return _finish(ref, current, planned, job)
+
+
+def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any) -> Outcome:
+    try:
+        result: Aggregate = aggregate(planned)
+    except StoreError as exc:
+        return _waiting_for_storage(ref, current, str(exc))
+    missing = planned.total - result.succeeded - result.failed
+    if missing == 0:
+        phase, cond, reason = Phase.SUCCEEDED, "True", "Completed"
+        message = f"{result.succeeded} runs succeeded, {result.failed} failed"
+        event = Event(
+            "Normal", "Completed", message + (f"; best {result.best_text}" if result.best_text else "")
+        )
+    else:
+        phase, cond, reason = Phase.FAILED, "False", "RunsMissing"
+        detail = f"; failed Job indexes {job.failed_indexes}" if job.failed_indexes else ""
+        message = (
+            f"{missing} of {planned.total} runs have no result{detail} ({job.message or 'Job finished'})"
+        )
+        event = Event("Warning", "RunsMissing", message)
+    final = current.model_copy(
+        update={
+            "phase": phase,
+            "conditions": [_condition(cond, reason, message, ref, current)],
+            "completion_time": now(),
+            "progress": f"{result.succeeded + result.failed}/{planned.total}",
+            "counts": current.counts.model_copy(
+                update={
+                    "total": planned.total,
+                    "succeeded": result.succeeded,
+                    "failed": result.failed,
+                    "infeasible": result.infeasible,
+                    "running": 0,
+                }
+            ),
+            "best": result.best_text,
+            "best_configuration": result.best,
+            "top_results": result.top,
+            "comparative_analysis": result.comparative_analysis,
+            "results": current.results.model_copy(
+                update={"table": result.table_uri, "summary": result.summary_uri}
+            ),
+        }
+    )
+    return Outcome(status_patch(final), [event])
+
+
+def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
+    new = ResearchStatus(
+        phase=Phase.INVALID,
+        observed_generation=ref.generation,
+        conditions=[_condition("False", "InvalidSpec", message, ref, current)],
+        completion_time=now(),
+    )
+    return Outcome(status_patch(new), [Event("Warning", "InvalidSpec", message[:1024])])
+
+
+def _waiting_for_storage(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
+    """Storage trouble is not the spec's fault: keep state, say why, and try again next tick."""
+    conditions = [_condition("Unknown", "StorageUnavailable", message, ref, current)]
+    if current.conditions and current.conditions[0].message == conditions[0]["message"][:1024]:
+        return Outcome()
+    patch = {"conditions": conditions}
+    return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])])
+
+
+def _condition(status: str, reason: str, message: str, ref: ResourceRef, current: ResearchStatus) -> dict:
+    previous = [c.model_dump(by_alias=True) for c in current.conditions]
+    return succeeded_condition(status, reason, message, ref.generation, previous)
+
+
+def _changed(current: ResearchStatus, updated: ResearchStatus) -> dict[str, Any] | None:
+    before, after = status_patch(current), status_patch(updated)
+    return None if before == after else after

@@ -1,0 +1,340 @@
+"""From a resource to the shared planner, store and aggregator (no Kubernetes calls of its own).
+
+Storage layout under ``<spec.storage.uri>/<namespace>/<kind>/<name>/`` (the local layout of
+``s1mple optimize --out``, plus the plan chunks the pods read)::
+
+    plans/<plan_id>/manifest.json    plan metadata; written LAST, so its presence means the chunks exist
+    plans/<plan_id>/run_ids.json     every run_id of the plan, in plan order (progress counting)
+    plans/<plan_id>/index-<i>.jsonl  the run specs Job index i executes (only runs without a result)
+    results/<plan_id>-i<i>-*.jsonl   RunRecords the pods write in atomic batches
+    results.parquet, result.json     the aggregate of the latest finished generation
+
+``plan_id`` is a content hash of the research spec and base operation: re-applying the same spec (even
+after deleting and re-creating the resource) finds the same plan, and results are reused by run_id
+whatever plan wrote them.  A new generation with a wider range plans again; its chunks hold only the runs
+no earlier generation finished.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from s1mple.kube import jobs
+from s1mple.kube.names import resource_prefix
+from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
+from s1mple.kube.spec import OperationSource
+from s1mple.kube.status import TOP_RESULTS, RunSummary, bounded
+from s1mple.meta import aggregation
+from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan
+from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
+from s1mple_engine.config import (
+    ConfigError,
+    Operation,
+    load_operation,
+    parse_model,
+    resolve_operation,
+    resolve_path,
+)
+from s1mple_engine.runs import RESULTS_PREFIX, read_records
+from s1mple_engine.store import S3Store, Store, StoreError
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+
+def config_root() -> Path:
+    """Where paths inside the image resolve (the operator and runner images ship config/ under it)."""
+    return Path(os.environ.get("S1MPLE_CONFIG_ROOT", os.getcwd()))
+
+
+def parse_spec(ref: ResourceRef, spec: dict[str, Any]) -> OptimizationSpec | VariantTestSpec:
+    """The spec as the shared model; ``name`` defaults to the resource's name."""
+    model = KINDS[ref.kind]["spec"]
+    data = {"name": ref.name, **spec}
+    return parse_model(data, model, source=f"{ref.kind} {ref.namespace}/{ref.name} spec")
+
+
+def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Operation:
+    """The base operation from its source, with spec.marketData swapped in (like ``--data`` locally)."""
+    root = config_root()
+    source = spec.operation or OperationSource(path=spec.base_operation)
+    where = f"{ref.kind} {ref.namespace}/{ref.name} spec.operation"
+    if source.inline is not None:
+        op = resolve_operation(source.inline, base_dir=root)
+    elif source.config_map_ref is not None:
+        cm = source.config_map_ref
+        try:
+            text = cluster.read_config_map_key(ref.namespace, cm.name, cm.key)
+        except Exception as exc:
+            raise ConfigError(
+                f"configMapRef: cannot read ConfigMap {cm.name!r} key {cm.key!r}: {exc}", where
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configMapRef {cm.name}/{cm.key}: invalid YAML: {exc}", where) from None
+        op = resolve_operation(parse_model(data, Operation, root="operation", source=where), base_dir=root)
+    else:
+        path = resolve_path(str(source.path), root)
+        if not path.exists():
+            raise ConfigError(f"operation path {source.path!r} not found in the image (under {root})", where)
+        op = load_operation(path)
+    if spec.market_data:
+        op = op.model_copy(
+            update={"market_data": op.market_data.model_copy(update={"path": spec.market_data})}
+        )
+    return op
+
+
+def open_resource_store(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Store:
+    """The resource's folder in its storage, with the credentials of the Secret it names."""
+    import boto3
+    from botocore.config import Config
+
+    storage = spec.storage
+    bucket, _, prefix = storage.uri[len("s3://") :].partition("/")
+    kwargs: dict[str, Any] = {
+        "endpoint_url": storage.endpoint or os.environ.get("AWS_ENDPOINT_URL"),
+        "region_name": storage.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "config": Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}),
+    }
+    ref_ = storage.credentials_secret_ref
+    if ref_ is not None:
+        try:
+            creds = cluster.read_secret_keys(
+                ref.namespace, ref_.name, (ref_.access_key_id_key, ref_.secret_access_key_key)
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"storage.credentialsSecretRef: cannot read Secret {ref_.name!r}: {exc}"
+            ) from None
+        kwargs["aws_access_key_id"] = creds[ref_.access_key_id_key]
+        kwargs["aws_secret_access_key"] = creds[ref_.secret_access_key_key]
+    client = boto3.client("s3", **kwargs)
+    full_prefix = "/".join(
+        p for p in (prefix.strip("/"), resource_prefix(ref.namespace, ref.kind, ref.name)) if p
+    )
+    return S3Store(bucket, full_prefix, endpoint_url=kwargs["endpoint_url"], client=client)
+
+
+def make_plan(spec: OptimizationSpec | VariantTestSpec, op: Operation) -> BasePlan:
+    if isinstance(spec, OptimizationSpec):
+        return OptimizationPlan(spec, op, source=None, max_combinations=spec.max_combinations)
+    return VariantPlan(spec, op, source=None)
+
+
+@dataclass
+class Progress:
+    done: int
+    succeeded: int
+    failed: int
+
+
+#: Parsed result parts per store URI: parts are immutable once written, so each is read once per process.
+_PART_CACHE: dict[str, dict[str, dict[str, str]]] = {}
+
+
+@dataclass
+class PlannedResource:
+    ref: ResourceRef
+    spec: OptimizationSpec | VariantTestSpec
+    plan: BasePlan
+    store: Store
+    run_ids: list[str]
+    todo: list[dict[str, Any]] = field(default_factory=list)
+    runs_per_pod: int = 1
+
+    @property
+    def plan_id(self) -> str:
+        return self.plan.plan_id
+
+    @property
+    def total(self) -> int:
+        return len(self.run_ids)
+
+    @property
+    def already_done(self) -> int:
+        return self.total - len(self.todo)
+
+    @property
+    def primary_metric(self) -> str | None:
+        targets = getattr(self.spec, "optimization_targets", None)
+        return targets.primary_metric if targets is not None else None
+
+    @property
+    def plan_dir(self) -> str:
+        return f"plans/{self.plan_id}"
+
+    @property
+    def manifest_uri(self) -> str:
+        return self.store.url(f"{self.plan_dir}/manifest.json")
+
+    @property
+    def completions(self) -> int:
+        return max(1, math.ceil(len(self.todo) / self.runs_per_pod)) if self.todo else 0
+
+    def write_manifest(self) -> None:
+        """Chunks first, manifest last; an existing manifest is never rewritten (a running Job reads it)."""
+        manifest_key = f"{self.plan_dir}/manifest.json"
+        if self.store.exists(manifest_key):
+            return
+        self.store.put_json(f"{self.plan_dir}/run_ids.json", self.run_ids)
+        for i in range(self.completions):
+            chunk = self.todo[i * self.runs_per_pod : (i + 1) * self.runs_per_pod]
+            self.store.put_jsonl(f"{self.plan_dir}/index-{i}.jsonl", chunk)
+        meta = self.plan.manifest().model_dump(mode="json")
+        meta["cluster"] = {
+            "runs_per_pod": self.runs_per_pod,
+            "completions": self.completions,
+            "todo": len(self.todo),
+        }
+        self.store.put_json(manifest_key, meta)
+
+    def job_plan(self, job_name: str) -> jobs.JobPlan:
+        pc = self.spec.parallel_config
+        return jobs.JobPlan(
+            name=job_name,
+            namespace=self.ref.namespace,
+            owner={"kind": self.ref.kind, "name": self.ref.name, "uid": self.ref.uid},
+            generation=self.ref.generation,
+            total_runs=max(1, len(self.todo)),
+            runs_per_pod=self.runs_per_pod,
+            max_workers=pc.max_workers or 1,
+            timeout_per_run=int(math.ceil(pc.timeout_per_run or 300)),
+            retries=pc.retries,
+            store_uri=self.store.uri,
+            plan_id=self.plan_id,
+            storage=self.spec.storage,
+            runner=self.spec.runner,
+        )
+
+    def records(self) -> dict[str, dict[str, str]]:
+        """run_id -> {"status"} of every stored record (new parts only are read on each call)."""
+        cache = _PART_CACHE.setdefault(self.store.uri, {})
+        for key in self.store.list_keys(RESULTS_PREFIX):
+            if key.endswith(".jsonl") and key not in cache:
+                cache[key] = {
+                    r["run_id"]: r.get("status", "ok") for r in self.store.iter_jsonl(key) if "run_id" in r
+                }
+        merged: dict[str, str] = {}
+        for key in sorted(cache):
+            merged.update(cache[key])
+        return {rid: {"status": st} for rid, st in merged.items()}
+
+    def progress(self) -> Progress:
+        stored = self.records()
+        done = [stored[r]["status"] for r in self.run_ids if r in stored]
+        ok = sum(1 for s in done if s == "ok")
+        return Progress(done=len(done), succeeded=ok, failed=len(done) - ok)
+
+
+def plan_resource(
+    ref: ResourceRef, spec: dict[str, Any], cluster: Any, *, replan: bool = True
+) -> PlannedResource:
+    """Validate and plan (``replan``) or, for a generation already started, rebuild the same plan cheaply.
+
+    Raises ConfigError for anything wrong with the spec (it names the field) and StoreError for storage
+    trouble (not the spec's fault: the caller retries).
+    """
+    model = parse_spec(ref, spec)
+    op = base_operation(ref, model, cluster)
+    plan = make_plan(model, op)
+    store = open_resource_store(ref, model, cluster)
+    sweep = Sweep(plan, store=store, progress=False, warm=False, validator=bool(replan))
+    if replan:
+        sweep.prepare()  # probes the store, validates every distinct worker configuration
+    run_ids = list(dict.fromkeys(p["run_id"] for p in plan.payloads()))
+    planned = PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=run_ids)
+    if replan:
+        done = sweep.existing()
+        seen: set[str] = set()
+        for payload in plan.payloads():
+            rid = payload["run_id"]
+            if rid not in done and rid not in seen:
+                seen.add(rid)
+                planned.todo.append(payload)
+        pc = model.parallel_config
+        planned.runs_per_pod = jobs.runs_per_pod_for(len(planned.todo), pc.max_workers or 1, pc.runs_per_pod)
+    return planned
+
+
+@dataclass
+class Aggregate:
+    succeeded: int
+    failed: int
+    infeasible: int
+    best: RunSummary | None
+    best_text: str | None
+    top: list[RunSummary]
+    comparative_analysis: dict[str, str] | None
+    table_uri: str
+    summary_uri: str
+
+
+def aggregate(planned: PlannedResource) -> Aggregate:
+    """The shared aggregator over every stored record of the plan; writes result.json + results.parquet."""
+    sweep = Sweep(planned.plan, store=planned.store, progress=False, warm=False, validator=False)
+    results = aggregation.latest_by_run_id(read_records(planned.store))
+    outcome = sweep.finish(planned.run_ids, results, summary=None)
+    result = outcome.result
+    metric = planned.primary_metric
+    frame = outcome.frame
+    succeeded = int((frame["status"] == "ok").sum()) if len(frame) else 0
+    failed = int(len(frame) - succeeded)
+    infeasible = int((~frame["feasible"].astype(bool)).sum()) if "feasible" in frame and len(frame) else 0
+    if planned.ref.kind == "Optimization":
+        top = [_summary(r) for r in (result.get("results") or [])[:TOP_RESULTS]]
+        best_entry = result.get("best_configuration")
+        best = _summary(best_entry) if best_entry else None
+        value = (best_entry or {}).get("metrics", {}).get(metric) if best_entry else None
+        best_text = f"{metric}={value:.4g}" if isinstance(value, int | float) else None
+        comparative = None
+    else:
+        top = [_summary(r) for r in (result.get("results") or [])[:TOP_RESULTS]]
+        comparative = {
+            k: str(v) for k, v in (result.get("comparative_analysis") or {}).items() if v is not None
+        }
+        best_name = comparative.get("best_sharpe")
+        best = next((t for t in top if t.name == best_name), None)
+        best_text = best_name
+    return Aggregate(
+        succeeded=succeeded,
+        failed=failed,
+        infeasible=infeasible,
+        best=best,
+        best_text=best_text,
+        top=top,
+        comparative_analysis=comparative,
+        table_uri=planned.store.url(FRAME_KEY),
+        summary_uri=planned.store.url(RESULT_KEY),
+    )
+
+
+def _summary(entry: dict[str, Any]) -> RunSummary:
+    return RunSummary(
+        run_id=entry.get("run_id", ""),
+        name=entry.get("variant_name") or entry.get("name"),
+        feasible=bool(entry.get("feasible", True)),
+        configuration=bounded(entry.get("configuration") or {}),
+        metrics=bounded({k: v for k, v in (entry.get("metrics") or {}).items() if v is not None}),
+    )
+
+
+def delete_artefacts(ref: ResourceRef, spec: dict[str, Any], cluster: Any) -> None:
+    """Remove everything under the resource's storage folder (only when spec.storage.cleanup is set)."""
+    model = parse_spec(ref, spec)
+    store = open_resource_store(ref, model, cluster)
+    for key in store.list_keys(""):
+        store.delete(key)
