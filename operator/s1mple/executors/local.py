@@ -1,0 +1,415 @@
+"""ParallelRunService: run many run specs on this machine, in a pool of forked worker processes.
+
+* One worker process per core by default (``max_workers`` honoured).  Workers are FORKED (Linux) after the
+  caller loaded the engine and the market data, so they start instantly and share that memory.
+* Work goes out in chunks (guided: large at first, smaller near the end), one message per chunk; each
+  finished run comes back as one small message, so the parent knows which run a worker is on.
+* ``timeout_per_run``: a run that takes longer gets its worker KILLED (SIGKILL) and is recorded as
+  ``timeout``; the rest of that worker's chunk goes back in the queue and a fresh worker is forked.  A
+  worker that dies (segfault, OOM kill) records its run as ``crashed`` the same way.  Neither stops the
+  sweep.  (concurrent.futures cannot do this: it cannot kill a stuck task.)
+* Ctrl-C (or SIGTERM) stops cleanly: workers are killed, every result already received has been handed to
+  ``on_record`` (which writes it), and :meth:`run` returns with ``interrupted=True``.
+* Progress on stderr: a live bar with ETA and counts per worker category when stderr is a TTY, else a log
+  line every ``log_every`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, TextIO
+
+Payload = dict[str, Any]
+RunFn = Callable[[Payload], dict[str, Any]]
+MAX_CHUNK = 64
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def execute_payload(payload: Payload) -> dict[str, Any]:
+    """The default run function: a RunSpec from the planner's payload, through ``execute_run``."""
+    from s1mple_engine.runs import execute_run, record_of
+    from s1mple_engine.runspec import RunSpec
+
+    try:
+        spec = RunSpec.from_payload(payload)
+    except Exception as exc:  # an invalid spec is this run's failure, not the sweep's
+        return record_of(payload, "failed", f"invalid run spec: {exc}", 0.0).model_dump(mode="json")
+    return execute_run(spec).model_dump(mode="json", exclude_none=True)
+
+
+def _failure(payload: Payload, status: str, error: str, duration: float) -> dict[str, Any]:
+    from s1mple_engine.runs import record_of
+
+    return record_of(payload, status, error, duration).model_dump(mode="json", exclude_none=True)  # type: ignore[arg-type]
+
+
+def _worker_main(conn: Connection, run_fn: RunFn) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        while True:
+            chunk = conn.recv()
+            if chunk is None:
+                return
+            for payload in chunk:
+                t0 = time.perf_counter()
+                try:
+                    record = run_fn(payload)
+                except Exception as exc:  # run_fn should not raise; if it does, it is this run's failure
+                    record = _failure(
+                        payload, "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+                    )
+                conn.send(record)
+    except (EOFError, BrokenPipeError, OSError):  # the parent is gone
+        return
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Connection
+    inflight: deque = field(default_factory=deque)
+    started: float = 0.0  # when the current run started (last send or receive)
+
+
+@dataclass
+class RunSummary:
+    submitted: int = 0
+    completed: int = 0
+    ok: int = 0
+    failed: int = 0
+    timeouts: int = 0
+    crashed: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+    workers: int = 0
+
+    def line(self) -> str:
+        extra = []
+        if self.timeouts:
+            extra.append(f"{self.timeouts} timed out")
+        if self.crashed:
+            extra.append(f"{self.crashed} crashed")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        rate = self.completed / self.elapsed if self.elapsed > 0 else 0.0
+        return (
+            f"{self.completed}/{self.submitted} runs in {self.elapsed:.2f}s on {self.workers} workers "
+            f"({rate:.0f}/s): {self.ok} ok, {self.failed + self.timeouts + self.crashed} failed{tail}"
+            + (" — INTERRUPTED" if self.interrupted else "")
+        )
+
+
+class Progress:
+    """Counts, ETA and per-category counts; a redrawn line on a TTY, else periodic log lines."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        stream: TextIO | None = None,
+        categories: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
+        label: str = "runs",
+        tty: bool | None = None,
+        log_every: float = 10.0,
+        skipped: int = 0,
+    ):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.categories = categories
+        self.label = label
+        self.log_every = log_every
+        self.skipped = skipped  # already done before this run (resumed): counted as done, not timed
+        self.done = skipped
+        self.failed = 0
+        self.per_category: dict[str, dict[str, int]] = {}
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+        self._last_log = self.t0
+        self.enabled = True
+
+    def update(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        if record.get("status") != "ok":
+            self.failed += 1
+        if self.categories:
+            for dim, choice in self.categories(record):
+                bucket = self.per_category.setdefault(dim, {})
+                bucket[choice] = bucket.get(choice, 0) + 1
+        self.tick()
+
+    def eta(self) -> float | None:
+        elapsed = time.monotonic() - self.t0
+        ran = self.done - self.skipped
+        if ran <= 0 or elapsed <= 0:
+            return None
+        return (self.total - self.done) * elapsed / ran
+
+    def text(self, width: int = 100) -> str:
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        eta = self.eta()
+        eta_s = "--" if eta is None else _hms(eta)
+        head = f"{self.label}: {self.done}/{self.total} ({pct:.0f}%) failed {self.failed} ETA {eta_s}"
+        if self.skipped:
+            head += f" (resumed: {self.skipped} already done)"
+        parts = []
+        for dim, counts in self.per_category.items():
+            top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            parts.append(
+                f"{dim} " + " ".join(f"{c}={n}" for c, n in top[:4]) + (" ..." if len(top) > 4 else "")
+            )
+        return head + ((" | " + " | ".join(parts)) if parts else "")
+
+    def tick(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.tty:
+            if force or now - self._last_draw >= 0.1:
+                width = _term_width()
+                bar_w = 20
+                filled = int(bar_w * self.done / self.total) if self.total else bar_w
+                line = "[" + "#" * filled + "." * (bar_w - filled) + "] " + self.text()
+                self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+                self.stream.flush()
+                self._last_draw = now
+        elif force or now - self._last_log >= self.log_every:
+            self.stream.write(self.text() + "\n")
+            self.stream.flush()
+            self._last_log = now
+
+    def finish(self) -> None:
+        if not self.enabled:
+            return
+        self.tick(force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(math.ceil(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _term_width() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 120
+
+
+class ParallelRunService:
+    """A reusable pool: ``with ParallelRunService(...) as svc: svc.run(payloads, on_record)``; :meth:`run`
+    may be called repeatedly (bayesian search asks batch after batch) on the same workers."""
+
+    def __init__(
+        self,
+        *,
+        max_workers: int | None = None,
+        timeout_per_run: float | None = None,
+        run_fn: RunFn | None = None,
+        chunk_size: int | None = None,
+        start_method: str | None = None,
+    ):
+        self.max_workers = max_workers or default_workers()
+        self.timeout = timeout_per_run
+        self.run_fn = run_fn or execute_payload
+        self.chunk_size = chunk_size
+        method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.ctx = mp.get_context(method)
+        self.workers: list[_Worker] = []
+
+    # -- pool ----------------------------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.run_fn), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc=proc, conn=parent)
+
+    def start(self, n: int | None = None) -> None:
+        want = min(self.max_workers, n) if n else self.max_workers
+        while len(self.workers) < max(1, want):
+            self.workers.append(self._spawn())
+
+    def _kill(self, w: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            w.proc.kill()
+        with contextlib.suppress(Exception):
+            w.proc.join(timeout=5)
+        with contextlib.suppress(Exception):
+            w.conn.close()
+
+    def close(self) -> None:
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                w.conn.send(None)
+        deadline = time.monotonic() + 2
+        for w in self.workers:
+            w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if w.proc.is_alive():
+                self._kill(w)
+            with contextlib.suppress(Exception):
+                w.conn.close()
+        self.workers = []
+
+    def terminate(self) -> None:
+        for w in self.workers:
+            self._kill(w)
+        self.workers = []
+
+    def __enter__(self) -> ParallelRunService:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.terminate()
+
+    # -- running -------------------------------------------------------------------------------------
+    def _chunk(self, remaining: int) -> int:
+        if self.chunk_size:
+            return self.chunk_size
+        return max(1, min(MAX_CHUNK, math.ceil(remaining / (4 * max(1, len(self.workers))))))
+
+    def run(
+        self,
+        payloads: Iterable[Payload],
+        on_record: Callable[[dict[str, Any]], None],
+        progress: Progress | None = None,
+    ) -> RunSummary:
+        """Run every payload; ``on_record(record)`` is called in this process for each finished run, in
+        completion order.  Returns a summary; never raises for a run's failure."""
+        queue: deque[Payload] = deque(payloads)
+        summary = RunSummary(submitted=len(queue))
+        t0 = time.perf_counter()
+        if not queue:
+            return summary
+        self.start(len(queue))
+        summary.workers = len(self.workers)
+        previous = _install_sigterm()
+        try:
+            self._loop(queue, on_record, progress, summary)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            self.terminate()
+        finally:
+            _restore_sigterm(previous)
+            summary.elapsed = time.perf_counter() - t0
+            if progress:
+                progress.finish()
+        return summary
+
+    def _account(self, record: dict[str, Any], summary: RunSummary) -> None:
+        summary.completed += 1
+        status = record.get("status")
+        if status == "ok":
+            summary.ok += 1
+        elif status == "timeout":
+            summary.timeouts += 1
+        elif status == "crashed":
+            summary.crashed += 1
+        else:
+            summary.failed += 1
+
+    def _loop(
+        self, queue: deque, on_record: Callable, progress: Progress | None, summary: RunSummary
+    ) -> None:
+        def deliver(record: dict[str, Any]) -> None:
+            self._account(record, summary)
+            on_record(record)
+            if progress:
+                progress.update(record)
+
+        while True:
+            for w in self.workers:  # hand out work
+                if not w.inflight and queue:
+                    n = self._chunk(len(queue))
+                    chunk = [queue.popleft() for _ in range(min(n, len(queue)))]
+                    w.inflight.extend(chunk)
+                    w.started = time.monotonic()
+                    with contextlib.suppress(BrokenPipeError, OSError):  # a dead worker: noticed below
+                        w.conn.send(chunk)
+            busy = [w for w in self.workers if w.inflight]
+            if not busy:
+                return
+            timeout = 0.5
+            if self.timeout:
+                now = time.monotonic()
+                timeout = min(timeout, max(0.0, min(w.started + self.timeout for w in busy) - now))
+            ready = wait([w.conn for w in busy], timeout=timeout)
+            for w in busy:
+                if w.conn not in ready:
+                    continue
+                try:
+                    while w.conn.poll():
+                        record = w.conn.recv()
+                        w.inflight.popleft()
+                        w.started = time.monotonic()
+                        deliver(record)
+                        if not w.inflight:
+                            break
+                except (EOFError, OSError):
+                    self._replace(w, queue, "crashed", deliver)
+            if self.timeout:
+                now = time.monotonic()
+                for w in list(self.workers):
+                    if w.inflight and now - w.started > self.timeout:
+                        self._replace(w, queue, "timeout", deliver)
+            if progress:
+                progress.tick()
+
+    def _replace(self, w: _Worker, queue: deque, status: str, deliver: Callable) -> None:
+        """Kill a stuck/dead worker, record its current run, requeue the rest of its chunk, fork anew."""
+        self._kill(w)
+        code = w.proc.exitcode
+        payload = w.inflight.popleft()
+        elapsed = time.monotonic() - w.started
+        if status == "timeout":
+            error = f"timed out after {self.timeout:g}s (timeout_per_run); the worker was killed"
+        else:
+            error = f"the worker process died (exit code {code}) while running this run"
+        queue.extendleft(reversed(w.inflight))
+        w.inflight.clear()
+        self.workers[self.workers.index(w)] = self._spawn()
+        deliver(_failure(payload, status, error, elapsed))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _install_sigterm() -> Any:
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)

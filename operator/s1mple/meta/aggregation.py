@@ -1,0 +1,410 @@
+"""From run records to results: pure functions, records in → result out (no I/O, no clock).
+
+* :func:`optimization_result` — the design's OptimizationResult (``optimization_id``, ``results``,
+  ``best_configuration``, ...), results ranked: feasible runs first, by the primary metric in its
+  direction, ties broken by ``run_id``.
+* :func:`variant_result` — the design's VariantComparisonResult with ``comparative_analysis``.
+* :func:`results_frame` — one row per run: parameters flattened to ``plugin.param`` columns, the worker
+  configuration (choice labels), every metric, causality counts, run_id, feasibility, error.
+
+A run is FEASIBLE when it succeeded and meets ``constraints`` (``min_trades``: total_trades >= it;
+``max_drawdown``: |max_drawdown| <= it, in percent).  Infeasible runs are reported and ranked, never best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from .models import (
+    CAUSALITY_COUNTS,
+    METRICS,
+    Direction,
+    RunConstraints,
+    metric_direction,
+)
+
+Record = dict[str, Any]
+
+
+def _as_dict(record: Any) -> Record:
+    if isinstance(record, dict):
+        return record
+    return record.model_dump(mode="json", exclude={"curves"})
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def feasibility(record: Record, constraints: RunConstraints | None) -> tuple[bool, str | None]:
+    """(feasible, reason when not)."""
+    if record.get("status") != "ok":
+        return False, record.get("status") or "failed"
+    if constraints is None:
+        return True, None
+    metrics = record.get("metrics") or {}
+    reasons = []
+    if constraints.min_trades is not None:
+        trades = _num(metrics.get("total_trades"))
+        if trades is None or trades < constraints.min_trades:
+            reasons.append(f"total_trades {_fmt(trades)} < min_trades {constraints.min_trades}")
+    if constraints.max_drawdown is not None:
+        dd = _num(metrics.get("max_drawdown"))
+        if dd is None or abs(dd) > constraints.max_drawdown:
+            reasons.append(f"max_drawdown {_fmt(dd)} > {constraints.max_drawdown}")
+    return (not reasons), ("; ".join(reasons) or None)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:g}"
+
+
+def rank_key(
+    record: Record, primary: str, direction: Direction, feasible: bool
+) -> tuple[int, int, float, str]:
+    """Feasible first; within each group runs with the metric first, best value first; then run_id."""
+    value = _num((record.get("metrics") or {}).get(primary))
+    group = 0 if feasible else 1
+    if value is None:
+        return (group, 1, 0.0, record.get("run_id", ""))
+    signed = -value if direction == Direction.MAXIMIZE else value
+    return (group, 0, signed, record.get("run_id", ""))
+
+
+def rank(
+    records: Iterable[Any],
+    primary: str,
+    direction: Direction,
+    constraints: RunConstraints | None = None,
+) -> list[tuple[Record, bool, str | None]]:
+    """Records as (record, feasible, reason), best first: feasible, then primary metric, then run_id."""
+    rows = []
+    for r in records:
+        rec = _as_dict(r)
+        ok, why = feasibility(rec, constraints)
+        rows.append((rec, ok, why))
+    rows.sort(key=lambda t: rank_key(t[0], primary, direction, t[1]))
+    return rows
+
+
+def latest_by_run_id(records: Iterable[Any]) -> dict[str, Record]:
+    """One record per run_id: a successful one wins over failures; otherwise the last seen."""
+    out: dict[str, Record] = {}
+    for r in records:
+        rec = _as_dict(r)
+        rid = rec.get("run_id")
+        if rid is None:
+            continue
+        if rid in out and out[rid].get("status") == "ok" and rec.get("status") != "ok":
+            continue
+        out[rid] = rec
+    return out
+
+
+def _result_entry(rec: Record, feasible: bool, why: str | None, rank_no: int | None) -> Record:
+    entry: Record = {
+        "run_id": rec.get("run_id"),
+        "index": rec.get("index"),
+        "rank": rank_no,
+        "configuration": rec.get("configuration") or {},
+        "worker_configuration": rec.get("labels") or {},
+        "status": rec.get("status"),
+        "feasible": feasible,
+        "metrics": rec.get("metrics") or {},
+        "causality": rec.get("causality") or {},
+        "duration_s": rec.get("duration_s"),
+    }
+    if why and feasible is False and rec.get("status") == "ok":
+        entry["infeasible_reason"] = why
+    if rec.get("error"):
+        entry["error"] = rec["error"]
+    return entry
+
+
+def optimization_result(
+    *,
+    optimization_id: str,
+    optimization_name: str,
+    timestamp: str,
+    total_combinations: int,
+    records: Iterable[Any],
+    primary_metric: str = "sharpe_ratio",
+    direction: Direction | None = None,
+    secondary_metrics: list[str] | None = None,
+    constraints: RunConstraints | None = None,
+    planned_runs: int | None = None,
+    search: dict[str, Any] | None = None,
+) -> Record:
+    """The design's OptimizationResult (plus a few keys: rank, feasibility, planned/infeasible counts)."""
+    direction = direction or metric_direction(primary_metric)
+    ranked = rank(records, primary_metric, direction, constraints)
+    results = [_result_entry(rec, ok, why, n + 1) for n, (rec, ok, why) in enumerate(ranked)]
+    ok_runs = sum(1 for rec, _, _ in ranked if rec.get("status") == "ok")
+    feasible_runs = sum(1 for _, ok, _ in ranked if ok)
+    best = next(
+        (e for e in results if e["feasible"] and _num(e["metrics"].get(primary_metric)) is not None), None
+    )
+    return {
+        "optimization_id": optimization_id,
+        "optimization_name": optimization_name,
+        "timestamp": timestamp,
+        "total_combinations": total_combinations,
+        "planned_runs": planned_runs if planned_runs is not None else total_combinations,
+        "completed_runs": len(results),
+        "successful_runs": ok_runs,
+        "failed_runs": len(results) - ok_runs,
+        "feasible_runs": feasible_runs,
+        "infeasible_runs": ok_runs - feasible_runs,
+        "search": search or {"strategy": "grid"},
+        "optimization_targets": {
+            "primary_metric": primary_metric,
+            "direction": direction.value,
+            "secondary_metrics": list(secondary_metrics or []),
+        },
+        "constraints": constraints.model_dump(exclude_none=True) if constraints else {},
+        "results": results,
+        "best_configuration": (
+            {k: best[k] for k in ("run_id", "configuration", "worker_configuration", "metrics", "causality")}
+            if best
+            else None
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Variant tests
+# --------------------------------------------------------------------------------------------------------
+
+
+def rejection_ratio(causality: dict[str, Any]) -> float | None:
+    detected = _num(causality.get("opportunities_detected"))
+    rejected = _num(causality.get("opportunities_rejected"))
+    if not detected or rejected is None:
+        return None
+    return rejected / detected
+
+
+def _pick(rows: list[Record], key: Any, largest: bool) -> str | None:
+    """Variant name with the largest/smallest key value (None values skipped), ties by run_id."""
+    scored = [(key(r), r) for r in rows]
+    scored = [(v, r) for v, r in scored if v is not None]
+    if not scored:
+        return None
+    scored.sort(key=lambda t: ((-t[0] if largest else t[0]), t[1].get("run_id", "")))
+    return scored[0][1].get("name")
+
+
+def most_defensive(rows: list[Record]) -> str | None:
+    """The variant that rejects the largest share of its opportunities (opportunities_rejected /
+    opportunities_detected); ties, or no variant with opportunities, go to the lowest ``exposure``
+    (share of time in the market); then run_id."""
+
+    def key(r: Record) -> tuple[float, float, str] | None:
+        ratio = rejection_ratio(r.get("causality") or {})
+        exposure = _num((r.get("metrics") or {}).get("exposure"))
+        if ratio is None and exposure is None:
+            return None
+        return (-(ratio or 0.0), exposure if exposure is not None else math.inf, r.get("run_id", ""))
+
+    scored = [(key(r), r) for r in rows]
+    scored = [(k, r) for k, r in scored if k is not None]
+    if not scored:
+        return None
+    scored.sort(key=lambda t: t[0])
+    return scored[0][1].get("name")
+
+
+def _variant_causality(c: dict[str, Any]) -> Record:
+    out = dict(c)
+    if "opportunities_detected" in c:
+        out.setdefault("opportunity_id_count", c["opportunities_detected"])
+    if "threats_detected" in c:
+        out.setdefault("threat_id_count", c["threats_detected"])
+    return out
+
+
+def variant_result(
+    *,
+    test_id: str,
+    test_name: str,
+    timestamp: str,
+    market_period: dict[str, Any],
+    variants: list[dict[str, Any]],
+    records: Iterable[Any],
+    metrics: list[str] | None = None,
+    causality_analysis: list[str] | None = None,
+    curves: dict[str, str] | None = None,
+) -> Record:
+    """The design's VariantComparisonResult.  ``variants``: [{name, description, run_id}] in spec order;
+    ``curves``: variant name -> key of its saved curves."""
+    by_id = latest_by_run_id(records)
+    results, ok_rows = [], []
+    for v in variants:
+        rec = by_id.get(v["run_id"])
+        entry: Record = {
+            "variant_name": v["name"],
+            "description": v.get("description"),
+            "run_id": v["run_id"],
+        }
+        if rec is None:
+            entry.update(status="not_run", metrics={}, causality={})
+        else:
+            entry.update(
+                status=rec.get("status"),
+                metrics=rec.get("metrics") or {},
+                causality=_variant_causality(rec.get("causality") or {}),
+                duration_s=rec.get("duration_s"),
+            )
+            if rec.get("error"):
+                entry["error"] = rec["error"]
+            if rec.get("status") == "ok":
+                ok_rows.append({"name": v["name"], "run_id": v["run_id"], **rec})
+        if curves and v["name"] in curves:
+            entry["curves"] = curves[v["name"]]
+        results.append(entry)
+
+    def metric(name: str) -> Any:
+        return lambda r: _num((r.get("metrics") or {}).get(name))
+
+    def abs_metric(name: str) -> Any:
+        return lambda r: None if metric(name)(r) is None else abs(metric(name)(r))
+
+    comparative = {
+        "best_sharpe": _pick(ok_rows, metric("sharpe_ratio"), largest=True),
+        "best_return": _pick(ok_rows, metric("total_return"), largest=True),
+        "lowest_drawdown": _pick(ok_rows, abs_metric("max_drawdown"), largest=False),
+        "most_trades": _pick(ok_rows, metric("total_trades"), largest=True),
+        "most_defensive": most_defensive(ok_rows),
+    }
+    analysis: Record = {}
+    wanted = causality_analysis if causality_analysis is not None else []
+    if "opportunities_per_variant" in wanted:
+        analysis["opportunities_per_variant"] = {
+            r["variant_name"]: {
+                "detected": r["causality"].get("opportunities_detected"),
+                "rejected": r["causality"].get("opportunities_rejected"),
+                "rejection_ratio": rejection_ratio(r["causality"]),
+            }
+            for r in results
+            if r["status"] == "ok"
+        }
+    if "threats_per_variant" in wanted:
+        analysis["threats_per_variant"] = {
+            r["variant_name"]: r["causality"].get("threats_detected") for r in results if r["status"] == "ok"
+        }
+    if "rejection_reasons" in wanted:
+        analysis["rejection_reasons"] = {
+            r["variant_name"]: r["causality"].get("top_rejection_reasons", [])
+            for r in results
+            if r["status"] == "ok"
+        }
+    ok_count = sum(1 for r in results if r["status"] == "ok")
+    out: Record = {
+        "test_id": test_id,
+        "test_name": test_name,
+        "timestamp": timestamp,
+        "total_variants": len(variants),
+        "successful_runs": ok_count,
+        "failed_runs": sum(1 for r in results if r["status"] not in ("ok", "not_run")),
+        "market_period": market_period,
+        "compared_metrics": list(metrics or METRICS),
+        "results": results,
+        "comparative_analysis": comparative,
+    }
+    if analysis:
+        out["causality_analysis"] = analysis
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Table
+# --------------------------------------------------------------------------------------------------------
+
+
+def results_frame(
+    records: Iterable[Any],
+    *,
+    primary_metric: str = "sharpe_ratio",
+    direction: Direction | None = None,
+    constraints: RunConstraints | None = None,
+) -> pd.DataFrame:
+    """One row per run, ranked (rank 1 = best feasible).  Columns: rank, run_id, index, [variant_name],
+    choice labels, ``plugin.param`` parameters, status, feasible, infeasible_reason, every metric, causality
+    counts (+ top_rejection_reasons as JSON), duration_s, error."""
+    direction = direction or metric_direction(primary_metric)
+    ranked = rank(records, primary_metric, direction, constraints)
+    rows = []
+    label_cols: list[str] = []
+    param_cols: list[str] = []
+    for n, (rec, ok, why) in enumerate(ranked):
+        row: Record = {"rank": n + 1, "run_id": rec.get("run_id"), "index": rec.get("index")}
+        if rec.get("name") is not None:
+            row["variant_name"] = rec["name"]
+        for k, v in (rec.get("labels") or {}).items():
+            col = f"choice.{k}"
+            if col not in label_cols:
+                label_cols.append(col)
+            row[col] = v
+        for plugin, params in (rec.get("configuration") or {}).items():
+            for p, v in (params or {}).items():
+                col = f"{plugin}.{p}"
+                if col not in param_cols:
+                    param_cols.append(col)
+                row[col] = json.dumps(v) if isinstance(v, list | dict) else v
+        row["status"] = rec.get("status")
+        row["feasible"] = ok
+        row["infeasible_reason"] = why if (not ok and rec.get("status") == "ok") else None
+        metrics = rec.get("metrics") or {}
+        for m in METRICS:
+            row[m] = _num(metrics.get(m))
+        causality = rec.get("causality") or {}
+        for c in CAUSALITY_COUNTS:
+            row[c] = _num(causality.get(c))
+        reasons = causality.get("top_rejection_reasons")
+        row["top_rejection_reasons"] = json.dumps(reasons) if reasons else None
+        row["duration_s"] = rec.get("duration_s")
+        row["error"] = rec.get("error")
+        rows.append(row)
+    head = ["rank", "run_id", "index"] + (["variant_name"] if any("variant_name" in r for r in rows) else [])
+    tail = ["status", "feasible", "infeasible_reason", *METRICS, *CAUSALITY_COUNTS]
+    tail += ["top_rejection_reasons", "duration_s", "error"]
+    columns = head + label_cols + sorted(param_cols) + tail
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in param_cols + label_cols:
+        kinds = {
+            type(v) for v in frame[col] if v is not None and not (isinstance(v, float) and math.isnan(v))
+        }
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+    for col in ("infeasible_reason", "top_rejection_reasons", "error", "status", "run_id"):
+        frame[col] = frame[col].astype("object")
+    return frame
+
+
+def top_table(frame: pd.DataFrame, primary_metric: str, n: int = 10, extra: list[str] | None = None) -> str:
+    """A plain-text table of the best ``n`` rows (frame is already ranked)."""
+    metrics = [primary_metric] + [m for m in (extra or []) if m != primary_metric]
+    params = [c for c in frame.columns if "." in c and not c.startswith("choice.")]
+    labels = [c for c in frame.columns if c.startswith("choice.")]
+    cols = ["rank"] + (["variant_name"] if "variant_name" in frame.columns else [])
+    cols += labels + params + metrics + ["total_trades", "feasible"]
+    cols = list(dict.fromkeys(c for c in cols if c in frame.columns))
+    view = frame.head(n)[cols].copy()
+    view.columns = [c.removeprefix("choice.") for c in cols]
+    for c in view.columns:
+        if view[c].dtype.kind == "f":
+            view[c] = view[c].map(
+                lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+            )
+    return view.to_string(index=False)

@@ -1,0 +1,393 @@
+"""Run a planned optimization or variant test on this machine: probe the store, validate every run,
+skip what is already stored, run the rest in the ParallelRunService, write results as they finish, and
+aggregate.  The Kubernetes executor replaces only the middle step.
+
+Store layout (``./runs/<name>/`` by default, or ``--out DIR|s3://bucket/prefix``), see docs/meta.md::
+
+    manifest.json            plan metadata (kind, plan id, dimensions, spec, base operation)
+    manifest.jsonl           one RunSpec per line (the runs this plan executes)
+    results/<part>.jsonl     RunRecords, written atomically in small batches as runs finish
+    curves/<variant>.parquet variant tests: equity + drawdown curves; <variant>.monthly.parquet
+    result.json              OptimizationResult / VariantComparisonResult
+    results.parquet          one row per run (results.csv with --csv)
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import pandas as pd
+
+from s1mple.executors.local import ParallelRunService, Progress, RunSummary, default_workers
+from s1mple_engine.config import ConfigError
+from s1mple_engine.runs import RecordWriter, read_records
+from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
+from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
+
+from . import aggregation
+from .models import SearchStrategy
+from .planner import BasePlan, OptimizationPlan, VariantPlan
+
+RESULT_KEY = "result.json"
+FRAME_KEY = "results.parquet"
+CSV_KEY = "results.csv"
+
+
+@dataclass
+class SweepOutcome:
+    result: dict[str, Any]
+    frame: pd.DataFrame
+    summary: RunSummary
+    location: str
+    skipped: int = 0
+    executed: int = 0
+    fallback: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.summary.interrupted
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def engine_validator() -> Callable[[Any], list[str]] | None:
+    try:
+        from s1mple_engine.validation import validate_blueprint
+    except ImportError:  # pragma: no cover - the engine always ships it
+        return None
+    return validate_blueprint
+
+
+def warm_market_data(plan: BasePlan) -> None:
+    """Load the market data in THIS process (the engine caches it), before the workers are forked."""
+    try:
+        from s1mple_engine.data import load_market_data
+    except ImportError:  # pragma: no cover
+        return
+    op = plan.base_operation
+    try:
+        load_market_data(op.market_data, op.period)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"market data {op.market_data.path!r}: {type(exc).__name__}: {exc}") from None
+
+
+def open_output(
+    plan: BasePlan, out: str | None, endpoint_url: str | None = None
+) -> tuple[Store, Store | None]:
+    """(store, local fallback for an S3 store)."""
+    location = out or default_location(plan.name)
+    store = open_store(location, endpoint_url=endpoint_url)
+    fallback = FileStore(default_location(plan.name)) if isinstance(store, S3Store) else None
+    return store, fallback
+
+
+def _progress_categories(record: dict[str, Any]) -> list[tuple[str, str]]:
+    return list((record.get("labels") or {}).items()) if record.get("kind") != "variant_test" else []
+
+
+def _frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "parquet":
+        frame.to_parquet(buf, index=False)
+    else:
+        frame.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(equity+drawdown by timestamp, monthly returns) from a record's ``curves``."""
+    eq = curves.get("equity_curve")
+    dd = curves.get("drawdown_curve")
+    main = None
+    if eq or dd:
+        index = (eq or dd)["index"]
+        main = pd.DataFrame({"timestamp": index})
+        if eq:
+            main["equity"] = pd.Series(eq["values"], dtype="float64")
+        if dd and len(dd["values"]) == len(index):
+            main["drawdown"] = pd.Series(dd["values"], dtype="float64")
+    monthly = None
+    mr = curves.get("monthly_returns")
+    if mr:
+        monthly = pd.DataFrame({"month": mr["index"], "return": pd.Series(mr["values"], dtype="float64")})
+    return main, monthly
+
+
+class Sweep:
+    """One execution of a plan against a store."""
+
+    def __init__(
+        self,
+        plan: BasePlan,
+        *,
+        out: str | None = None,
+        endpoint_url: str | None = None,
+        max_workers: int | None = None,
+        timeout_per_run: float | None = None,
+        fresh: bool = False,
+        retry_failed: bool = False,
+        csv: bool = False,
+        stream: TextIO | None = None,
+        progress: bool = True,
+        run_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        validator: Callable[[Any], list[str]] | None | bool = True,
+        warm: Callable[[BasePlan], None] | None | bool = True,
+        flush_delay: float = 1.0,
+    ):
+        self.plan = plan
+        self.store, self.fallback = open_output(plan, out, endpoint_url)
+        cfg_parallel = plan.config.parallel_config
+        self.max_workers = max_workers or cfg_parallel.max_workers or default_workers()
+        self.timeout = timeout_per_run or cfg_parallel.timeout_per_run
+        self.fresh = fresh
+        self.retry_failed = retry_failed
+        self.csv = csv
+        self.stream = stream or sys.stderr
+        self.show_progress = progress
+        self.run_fn = run_fn
+        self.validator = engine_validator() if validator is True else (validator or None)
+        self.warm = warm_market_data if warm is True else (warm or None)
+        self.flush_delay = flush_delay
+        self.curve_keys: dict[str, str] = {}
+        self.variant_files: dict[str, str] = {}
+
+    def log(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.store.probe()  # before anything runs: a clear error naming the endpoint and env vars
+        if self.validator is not None:
+            problems = self.plan.validate(self.validator)
+            if problems:
+                raise ConfigError(problems, self.plan.source)
+        if self.warm is not None:
+            self.warm(self.plan)
+
+    def existing(self) -> dict[str, dict[str, Any]]:
+        if self.fresh:
+            return {}
+        records = read_records(self.store)
+        if self.fallback is not None:
+            records += read_records(self.fallback)
+        done = aggregation.latest_by_run_id(records)
+        if self.retry_failed:
+            done = {k: v for k, v in done.items() if v.get("status") == "ok"}
+        return done
+
+    def write_manifest(self, payloads: list[dict[str, Any]] | None) -> None:
+        manifest = self.plan.manifest(created=now_iso())
+        self.store.put_json(MANIFEST_KEY, manifest.model_dump(mode="json"))
+        if payloads is not None:
+            self.store.put_jsonl(MANIFEST_RUNS_KEY, payloads)
+
+    def _on_record_factory(self, writer: RecordWriter, results: dict[str, dict[str, Any]]) -> Callable:
+        def on_record(record: dict[str, Any]) -> None:
+            curves = record.get("curves")
+            if curves and record.get("name") is not None:
+                self._write_curves(record["name"], curves)
+            record = {k: v for k, v in record.items() if k != "curves"}
+            results[record["run_id"]] = record
+            writer.add(record)
+
+        return on_record
+
+    def _write_curves(self, variant: str, curves: dict[str, Any]) -> None:
+        safe = self.variant_files.get(variant) or unique_names([variant])[variant]
+        main, monthly = curve_frames(curves)
+        for suffix, frame in (("", main), (".monthly", monthly)):
+            if frame is None:
+                continue
+            key = f"curves/{safe}{suffix}.parquet"
+            data = _frame_bytes(frame, "parquet")
+            try:
+                self.store.put_bytes(key, data)
+            except Exception:
+                if self.fallback is None:
+                    raise
+                self.fallback.put_bytes(key, data)
+            if not suffix:
+                self.curve_keys[variant] = key
+
+    # -- main ----------------------------------------------------------------------------------------
+    def run(self) -> SweepOutcome:
+        self.prepare()
+        plan = self.plan
+        done = self.existing()
+        writer = RecordWriter(self.store, fallback=self.fallback, max_delay=self.flush_delay)
+        results: dict[str, dict[str, Any]] = {}
+        on_record = self._on_record_factory(writer, results)
+        if isinstance(plan, VariantPlan):
+            self.variant_files = unique_names([v.name for v in plan.config.variants])
+        bayesian = (
+            isinstance(plan, OptimizationPlan) and plan.config.search.strategy == SearchStrategy.BAYESIAN
+        )
+        svc = ParallelRunService(
+            max_workers=self.max_workers, timeout_per_run=self.timeout, run_fn=self.run_fn
+        )
+        summary = RunSummary()
+        skipped = 0
+        try:
+            if bayesian:
+                from .search import BayesianSearch
+
+                self.write_manifest(None)
+                search = BayesianSearch(plan, batch_size=self.max_workers)  # type: ignore[arg-type]
+                progress = self._progress(search.max_trials, 0)
+                stored_used: list[str] = []
+
+                def execute(payloads: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+                    batch: dict[str, dict[str, Any]] = {}
+
+                    def collect(record: dict[str, Any]) -> None:
+                        on_record(record)
+                        batch[record["run_id"]] = results[record["run_id"]]
+
+                    s = svc.run(payloads, collect, None)
+                    _merge_summary(summary, s)
+                    for r in batch.values():
+                        if progress:
+                            progress.update(r)
+                    if s.interrupted:
+                        raise KeyboardInterrupt
+                    return batch
+
+                def known(run_id: str) -> dict[str, Any] | None:
+                    rec = done.get(run_id)
+                    if rec is not None:
+                        stored_used.append(run_id)
+                        results[run_id] = rec
+                        if progress:
+                            progress.update(rec)
+                    return rec
+
+                try:
+                    used = search.run(execute, known)
+                except KeyboardInterrupt:
+                    summary.interrupted = True
+                    used = []
+                if progress:
+                    progress.finish()
+                skipped = len(stored_used)
+                if used:
+                    self.store.put_jsonl(MANIFEST_RUNS_KEY, used)
+                run_ids = [plan.payload(i)["run_id"] for i in search.order]
+            else:
+                payloads = list(plan.payloads())
+                self.write_manifest(payloads)
+                run_ids = list(dict.fromkeys(p["run_id"] for p in payloads))
+                todo, seen = [], set()
+                for p in payloads:
+                    if p["run_id"] in done or p["run_id"] in seen:
+                        continue
+                    seen.add(p["run_id"])
+                    todo.append(p)
+                skipped = len(run_ids) - len(todo)
+                for rid in run_ids:
+                    if rid in done:
+                        results[rid] = done[rid]
+                if skipped:
+                    self.log(
+                        f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}"
+                    )
+                progress = self._progress(len(run_ids), skipped)
+                summary = svc.run(todo, on_record, progress)
+        finally:
+            svc.terminate() if summary.interrupted else svc.close()
+            writer.flush()
+        if summary.interrupted:
+            self.log(
+                f"interrupted: kept {writer.written} new results in {self.store.uri}; run again to resume"
+            )
+        outcome = self.finish(run_ids, results, summary)
+        outcome.skipped = skipped
+        outcome.executed = summary.completed
+        outcome.fallback = list(writer.fallback_keys)
+        if writer.fallback_keys and self.fallback is not None:
+            self.log(
+                f"WARNING: {len(writer.fallback_keys)} result batches could not be written to "
+                f"{self.store.describe()} ({writer.errors[-1]}); they are kept in {self.fallback.uri}"
+            )
+        return outcome
+
+    def _progress(self, total: int, skipped: int) -> Progress | None:
+        if not self.show_progress:
+            return None
+        return Progress(total, stream=self.stream, categories=_progress_categories, skipped=skipped)
+
+    def finish(
+        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary
+    ) -> SweepOutcome:
+        plan = self.plan
+        records = [results[r] for r in run_ids if r in results]
+        ts = now_iso()
+        if isinstance(plan, OptimizationPlan):
+            t = plan.config.optimization_targets
+            result = aggregation.optimization_result(
+                optimization_id=plan.plan_id,
+                optimization_name=plan.name,
+                timestamp=ts,
+                total_combinations=plan.total,
+                planned_runs=plan.planned_runs,
+                records=records,
+                primary_metric=t.primary_metric,
+                direction=t.primary_direction(),
+                secondary_metrics=t.secondary_metrics,
+                constraints=plan.config.constraints,
+                search=plan.search_info(),
+            )
+            frame = aggregation.results_frame(
+                records,
+                primary_metric=t.primary_metric,
+                direction=t.primary_direction(),
+                constraints=plan.config.constraints,
+            )
+        else:
+            assert isinstance(plan, VariantPlan)
+            variants = [
+                {"name": v.name, "description": v.description, "run_id": plan.payload(i)["run_id"]}
+                for i, v in enumerate(plan.config.variants)
+            ]
+            for v in variants:
+                key = f"curves/{self.variant_files.get(v['name'], v['name'])}.parquet"
+                if v["name"] not in self.curve_keys and self.store.exists(key):
+                    self.curve_keys[v["name"]] = key
+            cc = plan.config.comparison_config
+            result = aggregation.variant_result(
+                test_id=plan.plan_id,
+                test_name=plan.name,
+                timestamp=ts,
+                market_period=plan.market_period,
+                variants=variants,
+                records=records,
+                metrics=cc.metrics,
+                causality_analysis=cc.causality_analysis,
+                curves=self.curve_keys,
+            )
+            frame = aggregation.results_frame(records, primary_metric="sharpe_ratio")
+        keys = {"result": RESULT_KEY, "table": FRAME_KEY}
+        self.store.put_json(RESULT_KEY, result)
+        self.store.put_bytes(FRAME_KEY, _frame_bytes(frame, "parquet"))
+        if self.csv:
+            self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
+            keys["csv"] = CSV_KEY
+        return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
+
+
+def _merge_summary(total: RunSummary, part: RunSummary) -> None:
+    for f in ("submitted", "completed", "ok", "failed", "timeouts", "crashed"):
+        setattr(total, f, getattr(total, f) + getattr(part, f))
+    total.elapsed += part.elapsed
+    total.workers = max(total.workers, part.workers)
+    total.interrupted = total.interrupted or part.interrupted
