@@ -1,0 +1,237 @@
+"""``run_backtest``: one operation x one blueprint x one dataset -> BacktestResult.
+
+Pipeline: ContextOperator (features) -> OpportunityOperator (aggregated opportunities, OPP ids) ->
+PlanningOperator (a plan per opportunity) -> simulation (ThreatOperator vetting at decision bars,
+ExecutionOperator rules on open positions, ledger) -> metrics + causality.  Everything before the
+simulation is vectorized and memoized per dataset; see :mod:`s1mple_engine.simulate` for fill rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import EXECUTION_PHASES, Blueprint, ConfigError, Operation, load_blueprint
+from .data import MarketData, load_market_data
+from .operators import collect_opportunities, plan_opportunities
+from .result import (
+    BacktestResult,
+    Causality,
+    Curve,
+    FillRecord,
+    OpportunityRecord,
+    RejectionReason,
+    SkipReason,
+    ThreatRecord,
+    TradeRecord,
+    compute_metrics,
+    count_reasons,
+    monthly_returns,
+    times_iso,
+)
+from .simulate import REJECTED, SKIPPED, STATUS_NAMES, SimOutput, simulate
+from .validation import Strategy, require_valid
+from .workers import Context, Opportunities
+
+_COMPILED: dict[str, Strategy] = {}
+
+
+def operation_blueprint(operation: Operation, index: int = 0) -> Blueprint:
+    link = operation.strategy_links[index].blueprint
+    if isinstance(link, Blueprint):
+        return link
+    return load_blueprint(Path(link))
+
+
+def compile_cached(blueprint: Blueprint) -> Strategy:
+    key = blueprint.model_dump_json()
+    strat = _COMPILED.get(key)
+    if strat is None:
+        strat = require_valid(blueprint)
+        if len(_COMPILED) > 4096:
+            _COMPILED.clear()
+        _COMPILED[key] = strat
+    return strat
+
+
+def run_backtest(
+    operation: Operation,
+    blueprint: Blueprint | None = None,
+    data: MarketData | None = None,
+    *,
+    curves: bool = True,
+) -> BacktestResult:
+    """Run one backtest.  ``blueprint`` defaults to the operation's first strategy link, ``data`` to the
+    operation's market data and period.  ``curves=False`` (sweeps) skips curves and record lists."""
+    if blueprint is None:
+        blueprint = operation_blueprint(operation)
+    strat = compile_cached(blueprint)
+    if data is None:
+        data = load_market_data(operation.market_data, operation.period)
+    if len(data) < 2:
+        raise ConfigError(f"market data has {len(data)} bar(s); a backtest needs at least 2")
+    ctx = Context(data)
+    ops = strat.operators
+    for w in strat.context:  # ContextOperator: pure causal features (see operators.py)
+        ctx.features.update(ctx.memo(("context",) + w.key, lambda w=w: w.compute(ctx)))
+    opps = collect_opportunities(ctx, strat.opportunity, ops["OpportunityOperator"])
+    plan = plan_opportunities(ctx, strat.planning, opps, ops["PlanningOperator"])
+    rules = [w.configure(ctx) for phase in EXECUTION_PHASES for w in strat.execution[phase]]
+    sim = simulate(
+        ctx,
+        opps,
+        plan,
+        strat.threat,
+        ops["ThreatOperator"].aggregation_strategy.value,
+        rules,
+        cash=operation.cash,
+        commission=operation.commission,
+        slippage=operation.slippage,
+        fill_at=operation.fill_at,
+    )
+    return build_result(operation, strat, data, opps, sim, curves)
+
+
+def opportunity_ids(bars: np.ndarray) -> list[str]:
+    """Deterministic ids ``OPP-<bar>-<k>``: k counts opportunities within the bar (0-based)."""
+    if not len(bars):
+        return []
+    first = np.ones(len(bars), dtype=bool)
+    first[1:] = bars[1:] != bars[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(bars)), 0))
+    k = np.arange(len(bars)) - start
+    return [f"OPP-{b}-{x}" for b, x in zip(bars.tolist(), k.tolist(), strict=True)]
+
+
+def threat_ids(threats: list[tuple[int, int, int]]) -> list[str]:
+    """Deterministic ids ``THR-<bar>-<k>``, k ordering threats of a bar by (worker order, creation)."""
+    order = sorted(range(len(threats)), key=lambda t: threats[t])
+    ids = [""] * len(threats)
+    last_bar, k = -1, 0
+    for t in order:
+        bar = threats[t][0]
+        k = k + 1 if bar == last_bar else 0
+        last_bar = bar
+        ids[t] = f"THR-{bar}-{k}"
+    return ids
+
+
+def build_result(
+    operation: Operation, strat: Strategy, data: MarketData, opps: Opportunities, sim: SimOutput, curves: bool
+) -> BacktestResult:
+    trades = sim.trades
+    metrics, dd = compute_metrics(
+        sim.eqx,
+        operation.cash,
+        data.years,
+        [t[7] for t in trades],
+        [t[4] - t[2] for t in trades],
+        sim.intervals,
+    )
+    status = sim.opp_status
+    tw = strat.threat
+    rejection_types = []
+    for threat_list in sim.opp_threats.values():
+        rejection_types += [tw[sim.threats[t][1]].threat_type for t in threat_list]
+    skipped = [sim.opp_reason.get(j, "") for j in np.flatnonzero(status == SKIPPED).tolist()]
+    causality = Causality.model_construct(
+        opportunities_detected=len(opps),
+        opportunities_rejected=int((status == REJECTED).sum()),
+        opportunities_skipped=len(skipped),
+        threats_detected=len(sim.threats),
+        top_rejection_reasons=[
+            RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
+        ],
+        skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
+    )
+    tnames = times_iso(data.time) if curves else []
+    res = BacktestResult.model_construct(
+        operation=operation.name,
+        strategy=strat.name,
+        symbol=data.symbol,
+        start=str(data.time[0])[:19],
+        end=str(data.time[-1])[:19],
+        bars=len(data),
+        initial_cash=float(operation.cash),
+        metrics=metrics,
+        causality=causality,
+        equity_curve=None,
+        drawdown_curve=None,
+        monthly_returns=[],
+        trades=[],
+        opportunities=[],
+        threats=[],
+        fills=[],
+    )
+    if not curves:
+        return res
+    oids = opportunity_ids(opps.bars)
+    tids = threat_ids(sim.threats)
+    res.equity_curve = Curve.model_construct(time=tnames, values=sim.eqx[1:].tolist())
+    res.drawdown_curve = Curve.model_construct(time=tnames, values=dd.tolist())
+    res.monthly_returns = monthly_returns(data.time, sim.eqx)
+    res.trades = [
+        TradeRecord.model_construct(
+            opportunity_id=oids[j],
+            side="long" if s > 0 else "short",
+            entry_time=tnames[eb],
+            entry_bar=eb,
+            entry_price=float(ep),
+            exit_time=tnames[xb],
+            exit_bar=xb,
+            exit_price=float(xp),
+            size=float(u),
+            pnl=float(pnl),
+            return_pct=float(r),
+            exit_reason=why,
+            duration_bars=xb - eb,
+        )
+        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in trades
+    ]
+    src_names = [w.name for w in strat.opportunity]
+    records = []
+    for j, (b, d, src) in enumerate(
+        zip(opps.bars.tolist(), opps.dirs.tolist(), opps.source.tolist(), strict=True)
+    ):
+        records.append(
+            OpportunityRecord.model_construct(
+                opportunity_id=oids[j],
+                bar=b,
+                time=tnames[b],
+                direction="long" if d > 0 else "short",
+                source=src_names[src] if src_names else "",
+                status=STATUS_NAMES[int(status[j])],
+                reason=sim.opp_reason.get(j),
+                threat_ids=[tids[t] for t in sim.opp_threats.get(j, [])],
+            )
+        )
+    res.opportunities = records
+    res.threats = sorted(
+        (
+            ThreatRecord.model_construct(
+                threat_id=tids[t],
+                bar=b,
+                time=tnames[b],
+                threat_type=tw[w].threat_type,
+                plugin=tw[w].name,
+                severity=tw[w].severity,
+            )
+            for t, (b, w, _) in enumerate(sim.threats)
+        ),
+        key=lambda r: (r.bar, int(r.threat_id.rsplit("-", 1)[1])),
+    )
+    res.fills = [
+        FillRecord.model_construct(
+            bar=b,
+            time=tnames[b],
+            opportunity_id=oids[j] if j >= 0 else "",
+            side="buy" if s > 0 else "sell",
+            size=float(u),
+            price=float(p),
+            commission=float(fee),
+            reason=why,
+        )
+        for (b, j, s, u, p, fee, why) in sim.fills
+    ]
+    return res

@@ -1,0 +1,346 @@
+"""Market data: OHLCV bars from CSV, Parquet or the shipped samples, validated and cached per process.
+
+* Columns are matched case-insensitively: ``open, high, low, close`` (required), ``volume`` (optional,
+  zeros when absent) and a datetime index/column (``date``, ``datetime``, ``time``, ``timestamp``, or the
+  unnamed first column that pandas writes for an index).  Time-zone-aware timestamps become naive UTC.
+* Validation reports row-level problems with CSV line numbers (the header is line 1) or Parquet row
+  numbers, the first offending rows of each kind, and how to fix them: unparsable/unsorted/duplicate
+  timestamps, NaN prices, ``high < max(open, close)``, ``low > min(open, close)``, negative volume.
+* ``sample:NAME`` loads a deterministic synthetic dataset (see :mod:`s1mple_engine.samples`).
+* :func:`load_market_data` caches by (path, file size and mtime, period): sweeps call it thousands of
+  times on the same bars.  :class:`MarketData` carries a content ``fingerprint`` that keys the feature
+  memo (:func:`s1mple_engine.features.memo`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ConfigError, MarketDataConfig, Period, suggest
+
+_CACHE: dict[tuple, MarketData] = {}
+_TIME_NAMES = ("datetime", "date", "time", "timestamp", "timestamps", "dt", "unnamed: 0", "")
+MAX_ROWS_SHOWN = 5
+
+
+class MarketDataError(ConfigError):
+    """Bad market data: missing file/columns or row-level problems (each line names rows and the fix)."""
+
+
+class MarketData:
+    """Bars as contiguous float64 numpy arrays, ``time`` as datetime64[ns], and a content fingerprint."""
+
+    def __init__(
+        self,
+        time: np.ndarray,
+        open: np.ndarray,  # noqa: A002 - the OHLCV vocabulary
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray | None = None,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        source: str = "memory",
+    ):
+        self.time = np.ascontiguousarray(time, dtype="datetime64[ns]")
+        self.open = np.ascontiguousarray(open, dtype=np.float64)
+        self.high = np.ascontiguousarray(high, dtype=np.float64)
+        self.low = np.ascontiguousarray(low, dtype=np.float64)
+        self.close = np.ascontiguousarray(close, dtype=np.float64)
+        vol = np.zeros(len(self.close)) if volume is None else volume
+        self.volume = np.ascontiguousarray(vol, dtype=np.float64)
+        for arr in (self.time, self.open, self.high, self.low, self.close, self.volume):
+            arr.setflags(write=False)
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    def __repr__(self) -> str:
+        span = f"{self.time[0]} .. {self.time[-1]}" if len(self) else "empty"
+        return f"MarketData({self.symbol or self.source}, {len(self)} bars, {span}, {self.fingerprint})"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=10)
+        for arr in (self.time, self.open, self.high, self.low, self.close, self.volume):
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+    @cached_property
+    def lists(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """open, high, low, close as Python lists (scalar access in the simulation loop is ~3x faster)."""
+        return self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist()
+
+    @cached_property
+    def day(self) -> np.ndarray:
+        """Calendar day number (days since 1970-01-01) of every bar."""
+        return self.time.astype("datetime64[D]").astype(np.int64)
+
+    @cached_property
+    def day_start(self) -> np.ndarray:
+        """Bool per bar: the first bar of its calendar day."""
+        d = self.day
+        out = np.ones(len(d), dtype=bool)
+        out[1:] = d[1:] != d[:-1]
+        return out
+
+    @cached_property
+    def years(self) -> float:
+        if len(self) < 2:
+            return 0.0
+        return float((self.time[-1] - self.time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
+
+    def slice(self, start: int, stop: int) -> MarketData:
+        """Bars ``[start, stop)`` as a new dataset (own fingerprint)."""
+        return MarketData(
+            self.time[start:stop],
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            self.volume[start:stop],
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            source=self.source,
+        )
+
+    def period(self, period: Period | None) -> MarketData:
+        """The bars within ``period`` (start inclusive; a date-only end includes that whole day)."""
+        if period is None or (period.start is None and period.end is None):
+            return self
+        lo, hi = 0, len(self)
+        if period.start:
+            lo = int(np.searchsorted(self.time, _parse_time(period.start, "period.start"), side="left"))
+        if period.end:
+            end = _parse_time(period.end, "period.end")
+            if len(period.end.strip()) <= 10:  # a date: include the whole day
+                end = end + np.timedelta64(1, "D")
+                hi = int(np.searchsorted(self.time, end, side="left"))
+            else:
+                hi = int(np.searchsorted(self.time, end, side="right"))
+        if hi - lo < 2:
+            first, last = (str(self.time[0])[:19], str(self.time[-1])[:19]) if len(self) else ("-", "-")
+            raise MarketDataError(
+                f"period {period.start or '...'} .. {period.end or '...'} selects {max(hi - lo, 0)} bars; "
+                f"the data spans {first} .. {last}: widen operation.period"
+            )
+        return self.slice(lo, hi)
+
+    @classmethod
+    def from_frame(cls, frame: Any, **kw: Any) -> MarketData:
+        """From a pandas DataFrame with a DatetimeIndex and OHLCV columns (any case); validated."""
+        df = frame.reset_index()
+        return _from_columns(
+            {str(c): df[c].to_numpy() for c in df.columns}, kw.pop("source", "frame"), "row", **kw
+        )
+
+
+def _parse_time(value: str, where: str) -> np.datetime64:
+    try:
+        return np.datetime64(value.strip().replace(" ", "T").rstrip("Z"), "ns")
+    except ValueError:
+        raise MarketDataError(
+            f"{where}: cannot parse {value!r} as a date/time (use YYYY-MM-DD or ISO 8601)"
+        ) from None
+
+
+def load_market_data(cfg: MarketDataConfig, period: Period | None = None) -> MarketData:
+    """Load (cached per process), validate and period-filter the bars that ``cfg`` points at."""
+    path = cfg.path
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    stat_key: tuple = ()
+    if not path.startswith("sample:"):
+        if path.startswith("s3://"):
+            raise MarketDataError(
+                f"market_data.path {path!r}: s3:// data must be downloaded by the runner first"
+            )
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise MarketDataError(f"market_data.path: file not found: {path}") from None
+        stat_key = (st.st_size, st.st_mtime_ns)
+    pkey = (period.start, period.end) if period else (None, None)
+    key = (path, stat_key, pkey, cfg.symbol, cfg.timeframe)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    full_key = (path, stat_key, (None, None), cfg.symbol, cfg.timeframe)
+    full = _CACHE.get(full_key)
+    if full is None:
+        full = _load(path, cfg)
+        _CACHE[full_key] = full
+    data = full.period(period)
+    _CACHE[key] = data
+    return data
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _load(path: str, cfg: MarketDataConfig) -> MarketData:
+    if path.startswith("sample:"):
+        from .samples import SAMPLES, generate
+
+        name = path[len("sample:") :]
+        if name not in SAMPLES:
+            raise MarketDataError(f"market_data.path: unknown sample {name!r}{suggest(name, SAMPLES)}")
+        cols = generate(SAMPLES[name])
+        return MarketData(
+            cols["time"],
+            cols["open"],
+            cols["high"],
+            cols["low"],
+            cols["close"],
+            cols["volume"],
+            symbol=cfg.symbol or name,
+            timeframe=cfg.timeframe or SAMPLES[name].freq,
+            source=path,
+        )
+    lower = path.lower()
+    import pandas as pd
+
+    try:
+        if lower.endswith((".parquet", ".pq")):
+            df = pd.read_parquet(path)
+            if not isinstance(df.index, pd.RangeIndex):
+                df = df.reset_index()
+            unit = "row"
+        elif lower.endswith((".csv", ".csv.gz", ".txt")):
+            df = pd.read_csv(path)
+            unit = "line"
+        else:
+            raise MarketDataError(
+                f"market_data.path {path!r}: unsupported file type (use .csv, .csv.gz or .parquet)"
+            )
+    except MarketDataError:
+        raise
+    except Exception as exc:  # a parser error: name the file
+        raise MarketDataError(f"cannot read {path}: {exc}") from None
+    columns = {str(c): df[c].to_numpy() for c in df.columns}
+    try:
+        return _from_columns(
+            columns, path, unit, symbol=cfg.symbol or Path(path).stem, timeframe=cfg.timeframe
+        )
+    except MarketDataError as exc:
+        raise MarketDataError(exc.problems, source=path) from None
+
+
+def _from_columns(columns: dict[str, np.ndarray], source: str, unit: str, **kw: Any) -> MarketData:
+    by_lower = {name.strip().lower(): name for name in columns}
+    missing = [c for c in ("open", "high", "low", "close") if c not in by_lower]
+    if missing:
+        raise MarketDataError(
+            f"missing column(s) {missing} (found: {list(columns)}); expected Open, High, Low, Close "
+            "[, Volume] (any case) and a date/time column"
+        )
+    time_col = next((by_lower[n] for n in _TIME_NAMES if n in by_lower), None)
+    if time_col is None:
+        others = [c for c in columns if c.strip().lower() not in ("open", "high", "low", "close", "volume")]
+        time_col = others[0] if others else None
+    if time_col is None:
+        raise MarketDataError(
+            f"no date/time column (found: {list(columns)}); add one named 'date' or 'datetime'"
+        )
+    offset = 2 if unit == "line" else 1  # CSV: header is line 1; parquet rows count from 1
+
+    def where(i: int) -> str:
+        return f"{unit} {i + offset}"
+
+    time = _to_datetime(columns[time_col], time_col, where)
+    num = {}
+    for c in ("open", "high", "low", "close", "volume"):
+        if c in by_lower:
+            try:
+                num[c] = np.asarray(columns[by_lower[c]], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise MarketDataError(
+                    f"column {by_lower[c]!r} is not numeric; fix or remove the text values"
+                ) from None
+    vol = num.get("volume")
+    problems = validate_ohlcv(time, num["open"], num["high"], num["low"], num["close"], vol, where)
+    if problems:
+        raise MarketDataError(problems)
+    return MarketData(time, num["open"], num["high"], num["low"], num["close"], vol, source=source, **kw)
+
+
+def _to_datetime(values: np.ndarray, name: str, where) -> np.ndarray:
+    import pandas as pd
+
+    try:
+        ts = pd.to_datetime(pd.Series(values), errors="coerce", utc=False, format="mixed")
+    except (TypeError, ValueError):
+        ts = pd.to_datetime(pd.Series(values), errors="coerce", utc=True)
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    arr = ts.to_numpy(dtype="datetime64[ns]")
+    bad = np.flatnonzero(np.isnat(arr))
+    if len(bad):
+        rows = ", ".join(f"{where(int(i))} ({values[i]!r})" for i in bad[:MAX_ROWS_SHOWN])
+        raise MarketDataError(
+            f"{len(bad)} unparsable timestamp(s) in column {name!r}: {rows}; use ISO dates like 2024-01-31 "
+            "or 2024-01-31 14:00:00"
+        )
+    return arr
+
+
+def validate_ohlcv(time, o, h, l, c, v, where) -> list[str]:  # noqa: E741 - l is low
+    """Row-level problems, each naming the first offending rows and the fix (empty list: valid)."""
+    problems: list[str] = []
+
+    def report(mask_or_idx: np.ndarray, what: str, fix: str, show=None) -> None:
+        idx = np.flatnonzero(mask_or_idx) if mask_or_idx.dtype == bool else mask_or_idx
+        if len(idx):
+            shown = ", ".join(
+                where(int(i)) + (f" ({show(int(i))})" if show else "") for i in idx[:MAX_ROWS_SHOWN]
+            )
+            more = f" and {len(idx) - MAX_ROWS_SHOWN} more" if len(idx) > MAX_ROWS_SHOWN else ""
+            problems.append(f"{what} at {shown}{more}: {fix}")
+
+    if len(time) < 2:
+        problems.append(f"only {len(time)} bar(s); a backtest needs at least 2")
+        return problems
+    step = time[1:] - time[:-1]
+    report(
+        np.flatnonzero(step < np.timedelta64(0)) + 1,
+        "timestamps out of order",
+        "sort the rows by time (ascending)",
+        lambda i: f"{str(time[i])[:19]} after {str(time[i - 1])[:19]}",
+    )
+    report(
+        np.flatnonzero(step == np.timedelta64(0)) + 1,
+        "duplicate timestamps",
+        "keep one row per timestamp",
+        lambda i: str(time[i])[:19],
+    )
+    nan = np.isnan(o) | np.isnan(h) | np.isnan(l) | np.isnan(c)
+    report(nan, "missing/NaN prices", "fill or drop those rows")
+    with np.errstate(invalid="ignore"):
+        report(
+            (h < np.maximum(o, c)) & ~nan,
+            "high below max(open, close)",
+            "high must be >= open and close (check column order)",
+            lambda i: f"high {h[i]} < {max(o[i], c[i])}",
+        )
+        report(
+            (l > np.minimum(o, c)) & ~nan,
+            "low above min(open, close)",
+            "low must be <= open and close (check column order)",
+            lambda i: f"low {l[i]} > {min(o[i], c[i])}",
+        )
+        report((o <= 0) | (h <= 0) | (l <= 0) | (c <= 0), "non-positive prices", "prices must be > 0")
+        if v is not None:
+            report(v < 0, "negative volume", "volume must be >= 0", lambda i: f"{v[i]}")
+            report(np.isnan(v), "missing/NaN volume", "fill with 0 or drop the Volume column")
+    return problems

@@ -1,0 +1,88 @@
+"""Execution workers: position management (trailing stops, partial exits) and risk/safety reactions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..registry import register
+from ..workers import THREAT_EVENT, Context, EventDrivenWorker, ExecutionWorker, PluginParams
+
+
+@register
+class TrailingStopManager(ExecutionWorker):
+    """Trail the stop behind the best price since entry; the stop only ever tightens.
+
+    For a long, the stop during bar t is max(previous stop, highest high from entry to t-1 minus the
+    distance); the distance is ``trail_percent`` % of that high, or ``atr_multiplier`` x ATR[t-1] when
+    set.  The entry bar uses the fill price as the best price.  Mirrored for shorts."""
+
+    name = "trailing_stop_manager"
+    subtype = "trailing_stop"
+    phase = "position_management"
+
+    class Params(PluginParams):
+        trail_percent: float = Field(
+            3.0, gt=0, le=90, description="trail distance, percent of the best price"
+        )
+        atr_multiplier: float | None = Field(
+            None, gt=0, le=50, description="if set: trail distance in ATRs instead"
+        )
+        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (with atr_multiplier)")
+
+    def configure(self, ctx: Context) -> dict[str, Any]:
+        p = self.params
+        if p.atr_multiplier is not None:
+            return {"trail": ("atr", p.atr_multiplier, ctx.atr(p.atr_period))}
+        return {"trail": ("percent", p.trail_percent / 100.0, None)}
+
+
+@register
+class PartialProfitTaker(ExecutionWorker):
+    """Take ``fraction`` of the position off at ``target_r`` x the stop distance (R) from the fill, once;
+    optionally move the stop to the entry price (breakeven) from the next bar.
+
+    Without a planned stop the target is ``fallback_target_percent`` % from the fill."""
+
+    name = "partial_profit_taker"
+    subtype = "partial_exit"
+    phase = "position_management"
+
+    class Params(PluginParams):
+        target_r: float = Field(
+            1.0, gt=0, le=100, description="target distance in multiples of the stop distance"
+        )
+        fraction: float = Field(0.5, gt=0, lt=1, description="fraction of the open units taken off")
+        move_stop_to_breakeven: bool = Field(
+            True, description="after the partial exit, stop at the entry price"
+        )
+        fallback_target_percent: float = Field(2.0, gt=0, le=100, description="target, percent, when no stop")
+
+    def configure(self, ctx: Context) -> dict[str, Any]:
+        p = self.params
+        return {
+            "partial": (p.target_r, p.fraction, p.move_stop_to_breakeven, p.fallback_target_percent / 100.0)
+        }
+
+
+@register
+class EmergencyExitAgent(EventDrivenWorker, ExecutionWorker):
+    """Close the open position with a market order when a threat of a listed severity is detected
+    (next bar's open; this bar's close with ``fill_at: close``)."""
+
+    name = "emergency_exit_agent"
+    subtype = "emergency_exit"
+    phase = "risk_safety"
+    triggers = (THREAT_EVENT,)
+    default_triggers = (THREAT_EVENT,)
+
+    class Params(PluginParams):
+        exit_on_severity: list[Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
+            default_factory=lambda: ["CRITICAL", "HIGH"],
+            min_length=1,
+            description="threat severities that close",
+        )
+
+    def configure(self, ctx: Context) -> dict[str, Any]:
+        return {"emergency": frozenset(self.params.exit_on_severity)}

@@ -1,0 +1,141 @@
+"""Opportunity workers: causal, vectorized signal detection."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .. import features as F
+from ..registry import register
+from ..workers import Context, OpportunityWorker, PluginParams, Signals
+
+
+@register
+class MaCrossover(OpportunityWorker):
+    """Moving-average crossover: long on a golden cross, short on a death cross.
+
+    A cross at bar t means fast[t-1] < slow[t-1] and fast[t] > slow[t] (golden; mirrored for death),
+    both averages defined at t-1 and t; the same strict rule as backtesting.py's ``crossover``.
+    Its ``bias`` (for CHAIN_THROUGH confirmation) is the side of the fast average: +1 above, -1 below.
+    """
+
+    name = "ma_crossover"
+    subtype = "trend_following"
+
+    class Params(PluginParams):
+        fast: int = Field(10, ge=1, le=1000, description="fast moving-average length in bars")
+        slow: int = Field(20, ge=2, le=2000, description="slow moving-average length in bars (> fast)")
+        kind: Literal["sma", "ema"] = Field("sma", description="moving-average type: sma|ema")
+        source: Literal["close", "open", "hl2", "hlc3"] = Field("close", description="price series averaged")
+
+        @model_validator(mode="after")
+        def _fast_below_slow(self):
+            if self.fast >= self.slow:
+                raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
+            return self
+
+    def _mas(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        f = ctx.sma if p.kind == "sma" else ctx.ema
+        return f(p.fast, p.source), f(p.slow, p.source)
+
+    def detect(self, ctx: Context) -> Signals:
+        fast, slow = self._mas(ctx)
+        d = fast - slow  # NaN during warm-up: comparisons are False
+        prev, cur = d[:-1], d[1:]
+        with np.errstate(invalid="ignore"):
+            golden = np.flatnonzero((prev < 0) & (cur > 0)) + 1
+            death = np.flatnonzero((prev > 0) & (cur < 0)) + 1
+        bars = np.concatenate((golden, death))
+        dirs = np.concatenate((np.ones(len(golden), np.int8), -np.ones(len(death), np.int8)))
+        order = np.argsort(bars, kind="stable")
+        return Signals(bars[order].astype(np.int64), dirs[order], {})
+
+    def bias(self, ctx: Context) -> np.ndarray:
+        fast, slow = self._mas(ctx)
+        with np.errstate(invalid="ignore"):
+            return np.sign(np.nan_to_num(fast - slow)).astype(np.int8)
+
+
+@register
+class FvgEntryDetector(OpportunityWorker):
+    """Fair value gap (three-candle imbalance) detector.
+
+    A bullish FVG completes at bar t when low[t] > high[t-2] (the gap between candle t-2's high and
+    candle t's low, left by the displacement candle t-1); bearish when high[t] < low[t-2].  Gap size is
+    measured in basis points of close[t-1] (1 bp = 0.01 %).  Metadata: ``gap_top``, ``gap_bottom``.
+    """
+
+    name = "fvg_entry_detector"
+    subtype = "technical_pattern"
+
+    class Params(PluginParams):
+        min_gap_size: float = Field(
+            5.0,
+            ge=0,
+            le=10_000,
+            description="minimum gap in basis points of the previous close (1 bp = 0.01 %)",
+        )
+        require_structure_break: bool = Field(
+            False,
+            description="also require close[t] beyond the high (low) of the previous structure_lookback bars",
+        )
+        require_volume_confirmation: bool = Field(
+            False, description="also require the displacement candle's volume >= volume_factor x its average"
+        )
+        structure_lookback: int = Field(
+            10, ge=2, le=500, description="bars before the gap that define structure"
+        )
+        volume_factor: float = Field(
+            1.5, gt=0, le=20, description="volume multiple of the volume_lookback average"
+        )
+        volume_lookback: int = Field(20, ge=2, le=500, description="bars in the average volume (before t-1)")
+        confirm_window: int = Field(
+            5,
+            ge=0,
+            le=500,
+            description="bars an FVG keeps confirming another worker's opportunity (CHAIN_THROUGH)",
+        )
+
+    def detect(self, ctx: Context) -> Signals:
+        p = self.params
+        d = ctx.data
+        h, lo, c, v = d.high, d.low, d.close, d.volume
+        n = len(c)
+        h2, l2, c1 = F.shift(h, 2), F.shift(lo, 2), F.shift(c, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bull_gap = (lo - h2) / c1 * 1e4
+            bear_gap = (l2 - h) / c1 * 1e4
+            thr = max(p.min_gap_size, 1e-12)
+            bull = bull_gap >= thr
+            bear = bear_gap >= thr
+            if p.require_structure_break:
+                # structure: the L bars before the gap's first candle (t-2): indexes t-2-L .. t-3
+                hh = F.shift(
+                    ctx.memo(
+                        ("rollmax", "high", p.structure_lookback),
+                        lambda: F.rolling_max(h, p.structure_lookback),
+                    ),
+                    3,
+                )
+                ll = F.shift(
+                    ctx.memo(
+                        ("rollmin", "low", p.structure_lookback),
+                        lambda: F.rolling_min(lo, p.structure_lookback),
+                    ),
+                    3,
+                )
+                bull &= c > hh
+                bear &= c < ll
+            if p.require_volume_confirmation:
+                avg = F.shift(ctx.sma(p.volume_lookback, "volume"), 2)  # average of the bars before t-1
+                ok = F.shift(v, 1) >= p.volume_factor * avg
+                bull &= ok
+                bear &= ok
+        bull[: min(2, n)] = False
+        bear[: min(2, n)] = False
+        top = np.where(bull, lo, l2)
+        bottom = np.where(bull, h2, h)
+        return Signals.from_masks(bull, bear & ~bull, {"gap_top": top, "gap_bottom": bottom})

@@ -1,0 +1,188 @@
+"""The plugin registry: ``@register`` a worker class once; look it up by name; describe it for the CLI.
+
+Adding a plugin is one decorated class (see :mod:`s1mple_engine.workers` for the bases)::
+
+    @register
+    class MyDetector(OpportunityWorker):
+        \"\"\"What it detects (first line is the short description).\"\"\"
+        name = "my_detector"
+        subtype = "momentum_signal"
+
+        class Params(PluginParams):
+            lookback: int = Field(20, ge=2, le=500, description="bars of history considered")
+
+        def detect(self, ctx): ...
+
+The shipped plugins live in :mod:`s1mple_engine.plugins` and are imported on first lookup.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any
+
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+
+from .config import EXECUTION_PHASES, PLANNING_PHASES, ConfigError, suggest
+from .workers import CATEGORIES, SYSTEM_EVENTS, THREAT_EVENT, Plugin, PluginParams
+
+_REGISTRY: dict[str, type[Plugin]] = {}
+_LOADED = False
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_EVENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+P = typing.TypeVar("P", bound=type[Plugin])
+
+
+def register(cls: P) -> P:
+    """Class decorator: check the manifest and add the plugin to the registry (names are unique)."""
+    problems = _check_manifest(cls)
+    if problems:
+        raise TypeError(f"plugin {cls.__name__}: " + "; ".join(problems))
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise TypeError(
+            f"plugin name {cls.name!r} already registered by {existing.__module__}.{existing.__qualname__}"
+        )
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin (for tests that register throw-away plugins)."""
+    _REGISTRY.pop(name, None)
+
+
+def _check_manifest(cls: type[Plugin]) -> list[str]:
+    problems = []
+    if not isinstance(cls.name, str) or not _NAME.match(cls.name or ""):
+        problems.append(f"name {cls.name!r} must be snake_case")
+    if cls.category not in CATEGORIES:
+        problems.append(f"category {cls.category!r} must be one of {CATEGORIES}")
+    phases = {"planning": PLANNING_PHASES, "execution": EXECUTION_PHASES}.get(cls.category)
+    if phases and cls.phase not in phases:
+        problems.append(f"phase {cls.phase!r} must be one of {phases}")
+    if not phases and cls.phase is not None:
+        problems.append(f"{cls.category} plugins have no phase")
+    if not cls.subtype:
+        problems.append("subtype is required")
+    if not (isinstance(cls.Params, type) and issubclass(cls.Params, PluginParams)):
+        problems.append("Params must subclass PluginParams")
+    else:
+        for fname, field in cls.Params.model_fields.items():
+            if not field.description:
+                problems.append(f"param {fname!r} needs a description (with units)")
+    if not set(cls.default_triggers) <= set(cls.triggers):
+        problems.append(f"default_triggers {cls.default_triggers} must be among triggers {cls.triggers}")
+    for ev in cls.triggers + cls.publishes + cls.listens:
+        if not _EVENT.match(ev):
+            problems.append(f"event name {ev!r} must be snake_case")
+    if (cls.triggers or cls.publishes or cls.listens) and cls.worker_type != "EventDrivenWorker":
+        problems.append("triggers/publishes/listens need the events capability (subclass EventDrivenWorker)")
+    return problems
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from . import plugins  # noqa: F401 - registers the shipped plugins
+
+
+def all_plugins() -> dict[str, type[Plugin]]:
+    """Every registered plugin by name (sorted)."""
+    _ensure_loaded()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_plugin(name: str, category: str | None = None, phase: str | None = None) -> type[Plugin]:
+    """The plugin class named ``name``; ConfigError listing the valid names (of that category/phase)."""
+    _ensure_loaded()
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        choices = [
+            n
+            for n, c in _REGISTRY.items()
+            if (category is None or c.category == category) and (phase is None or c.phase == phase)
+        ]
+        where = f" {phase or category}" if (phase or category) else ""
+        raise ConfigError(f"unknown{where} plugin {name!r}{suggest(name, choices or _REGISTRY)}")
+    return cls
+
+
+def known_events() -> set[str]:
+    """System events plus every event any registered plugin publishes."""
+    _ensure_loaded()
+    events = set(SYSTEM_EVENTS) | {THREAT_EVENT}
+    for cls in _REGISTRY.values():
+        events.update(cls.publishes)
+    return events
+
+
+# --------------------------------------------------------------------------------------------------------
+# description (for `s1mple plugins`)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "|".join(str(a) for a in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " | ".join(_type_name(a) for a in args)
+    if origin in (list, tuple, set):
+        return f"list[{', '.join(_type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def describe_params(params: type[PluginParams]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for fname, field in params.model_fields.items():
+        bounds: dict[str, Any] = {}
+        for m in field.metadata:
+            for cls_, key in ((Ge, "ge"), (Gt, "gt"), (Le, "le"), (Lt, "lt")):
+                if isinstance(m, cls_):
+                    bounds[key] = getattr(m, key)
+            if isinstance(m, MinLen):
+                bounds["min_length"] = m.min_length
+            if isinstance(m, MaxLen):
+                bounds["max_length"] = m.max_length
+        default = field.get_default(call_default_factory=True)
+        out[fname] = {
+            "type": _type_name(field.annotation),
+            "default": list(default) if isinstance(default, tuple) else default,
+            "bounds": bounds,
+            "description": field.description or "",
+        }
+    return out
+
+
+def describe(cls: type[Plugin]) -> dict[str, Any]:
+    doc = (cls.__doc__ or "").strip()
+    return {
+        "name": cls.name,
+        "category": cls.category,
+        "phase": cls.phase,
+        "subtype": cls.subtype,
+        "worker_type": cls.worker_type,
+        "description": doc.split("\n\n")[0].replace("\n", " ").strip(),
+        "params": describe_params(cls.Params),
+        "capabilities": cls.capabilities(),
+        "triggers": list(cls.triggers),
+        "default_triggers": list(cls.default_triggers),
+        "publishes": list(cls.publishes),
+        "listens": list(cls.listens),
+    }
+
+
+def param_hint(cls: type[Plugin], name: str) -> str:
+    """' (param: description; default X; bounds)' for error messages."""
+    d = describe_params(cls.Params).get(name)
+    if not d:
+        return ""
+    bounds = ", ".join(f"{k} {v}" for k, v in d["bounds"].items())
+    tail = f"; {bounds}" if bounds else ""
+    return f" [{name}: {d['type']}, {d['description']}; default {d['default']!r}{tail}]"

@@ -1,0 +1,263 @@
+"""BacktestResult: metrics, causality, and (optionally) curves and the trade/opportunity/threat lists.
+
+Metric conventions (all finite: never NaN or infinity in JSON):
+
+* ``sharpe_ratio`` = mean(r) / std(r, ddof=1) x sqrt(P), where r are the per-bar simple returns of the
+  close-marked equity (the first against the initial cash), risk-free rate 0, and P = bars per year
+  estimated from the data: (bars - 1) / (years between the first and last timestamp); 252 when the span
+  is zero.  0 when std(r) = 0 or there are fewer than 2 bars.
+* ``sortino_ratio`` = mean(r) / sqrt(mean(min(r, 0)^2)) x sqrt(P) (downside deviation against 0 over
+  all bars); 0 when there is no downside.
+* ``total_return`` % = (final equity / initial cash - 1) x 100.
+* ``max_drawdown`` % = max over bars of (1 - equity / running peak) x 100, the peak starting at the
+  initial cash; a positive number.
+* ``calmar_ratio`` = CAGR % / max_drawdown %, CAGR over the data's span in years; 0 without drawdown.
+* ``win_rate`` % of trades with pnl > 0 (0 without trades).
+* ``total_trades`` – closed trade records; a partial exit is its own record (same opportunity id).
+* ``avg_trade_duration`` – mean of (exit bar - entry bar), in **bars**.
+* ``profit_factor`` = gross profit / gross loss, capped at :data:`PROFIT_FACTOR_CAP`; with no losing
+  trade it is the cap if there was any profit, else 0.
+* ``exposure`` % of bars in which a position was held (entry bar through exit bar, inclusive).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+PROFIT_FACTOR_CAP = 1000.0
+
+
+class Metrics(BaseModel):
+    sharpe_ratio: float
+    sortino_ratio: float
+    total_return: float
+    max_drawdown: float
+    win_rate: float
+    total_trades: int
+    avg_trade_duration: float
+    profit_factor: float
+    exposure: float
+    calmar_ratio: float
+    final_equity: float
+
+
+class RejectionReason(BaseModel):
+    threat_type: str
+    count: int
+
+
+class SkipReason(BaseModel):
+    reason: str
+    count: int
+
+
+class Causality(BaseModel):
+    opportunities_detected: int
+    opportunities_rejected: int
+    opportunities_skipped: int
+    threats_detected: int
+    top_rejection_reasons: list[RejectionReason]
+    skip_reasons: list[SkipReason]
+
+
+class TradeRecord(BaseModel):
+    opportunity_id: str
+    side: str
+    entry_time: str
+    entry_bar: int
+    entry_price: float
+    exit_time: str
+    exit_bar: int
+    exit_price: float
+    size: float
+    pnl: float
+    return_pct: float
+    exit_reason: str
+    duration_bars: int
+
+
+class OpportunityRecord(BaseModel):
+    opportunity_id: str
+    bar: int
+    time: str
+    direction: str
+    source: str
+    status: str
+    reason: str | None = None
+    threat_ids: list[str] = []
+
+
+class ThreatRecord(BaseModel):
+    threat_id: str
+    bar: int
+    time: str
+    threat_type: str
+    plugin: str
+    severity: str
+
+
+class FillRecord(BaseModel):
+    bar: int
+    time: str
+    opportunity_id: str
+    side: str
+    size: float
+    price: float
+    commission: float
+    reason: str
+
+
+class Curve(BaseModel):
+    time: list[str]
+    values: list[float]
+
+
+class MonthlyReturn(BaseModel):
+    month: str
+    return_pct: float
+
+
+class BacktestResult(BaseModel):
+    """One backtest.  ``summary()`` is the compact form sweeps store; ``to_json()`` has everything."""
+
+    operation: str
+    strategy: str
+    symbol: str | None
+    start: str
+    end: str
+    bars: int
+    initial_cash: float
+    metrics: Metrics
+    causality: Causality
+    equity_curve: Curve | None = None
+    drawdown_curve: Curve | None = None
+    monthly_returns: list[MonthlyReturn] = []
+    trades: list[TradeRecord] = []
+    opportunities: list[OpportunityRecord] = []
+    threats: list[ThreatRecord] = []
+    fills: list[FillRecord] = []
+
+    def summary(self) -> dict[str, Any]:
+        """``{"metrics": {...}, "causality": {...}}`` - no curves, no lists of trades."""
+        return {"metrics": self.metrics.model_dump(), "causality": self.causality.model_dump()}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+
+def _finite(x: float, cap: float = 1e12) -> float:
+    x = float(x)
+    if math.isnan(x):
+        return 0.0
+    return max(-cap, min(cap, x))
+
+
+def compute_metrics(
+    eqx: np.ndarray,
+    cash: float,
+    years: float,
+    pnls: list[float],
+    durations: list[int],
+    intervals: list[tuple[int, int]],
+) -> tuple[Metrics, np.ndarray]:
+    """Metrics from the close-marked equity ``eqx`` (eqx[0] = cash) and the trades; also the drawdown (%)."""
+    n = len(eqx) - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = eqx[1:] / eqx[:-1] - 1.0
+    rets = np.nan_to_num(rets, nan=0.0, posinf=0.0, neginf=-1.0)
+    ppy = (n - 1) / years if years > 0 and n > 1 else 252.0
+    sharpe = sortino = 0.0
+    if n >= 2:
+        mean = float(rets.mean())
+        sd = float(rets.std(ddof=1))
+        if sd > 1e-15:
+            sharpe = mean / sd * math.sqrt(ppy)
+        downside = float(np.sqrt(np.mean(np.minimum(rets, 0.0) ** 2)))
+        if downside > 1e-15:
+            sortino = mean / downside * math.sqrt(ppy)
+    final = float(eqx[-1])
+    peak = np.maximum.accumulate(eqx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, 1.0 - eqx / peak, 1.0) * 100.0
+    mdd = float(dd.max())
+    span = years if years > 0 else n / ppy
+    cagr = 0.0
+    if final <= 0:
+        cagr = -100.0
+    elif span > 0:
+        cagr = ((final / cash) ** (1.0 / span) - 1.0) * 100.0
+    calmar = cagr / mdd if mdd > 1e-12 else 0.0
+    nt = len(pnls)
+    if nt:
+        p = np.asarray(pnls)
+        gross_win = float(p[p > 0].sum())
+        gross_loss = float(-p[p < 0].sum())
+        win_rate = float((p > 0).mean() * 100.0)
+        if gross_loss > 0:
+            pf = min(gross_win / gross_loss, PROFIT_FACTOR_CAP)
+        else:
+            pf = PROFIT_FACTOR_CAP if gross_win > 0 else 0.0
+        avg_dur = float(np.mean(durations))
+    else:
+        win_rate = pf = avg_dur = 0.0
+    if intervals and n:
+        marks = np.zeros(n + 1)
+        iv = np.asarray(intervals)
+        np.add.at(marks, iv[:, 0], 1.0)
+        np.add.at(marks, iv[:, 1] + 1, -1.0)
+        exposure = float((np.cumsum(marks[:n]) > 0).mean() * 100.0)
+    else:
+        exposure = 0.0
+    metrics = Metrics.model_construct(
+        sharpe_ratio=_finite(sharpe),
+        sortino_ratio=_finite(sortino),
+        total_return=_finite((final / cash - 1.0) * 100.0),
+        max_drawdown=_finite(mdd),
+        win_rate=_finite(win_rate),
+        total_trades=nt,
+        avg_trade_duration=_finite(avg_dur),
+        profit_factor=_finite(pf),
+        exposure=_finite(exposure),
+        calmar_ratio=_finite(calmar),
+        final_equity=_finite(final),
+    )
+    return metrics, dd[1:]
+
+
+def times_iso(time: np.ndarray) -> list[str]:
+    return np.datetime_as_string(time, unit="s").tolist()
+
+
+def monthly_returns(time: np.ndarray, eqx: np.ndarray) -> list[MonthlyReturn]:
+    if not len(time):
+        return []
+    month = time.astype("datetime64[M]")
+    ends = np.flatnonzero(month[1:] != month[:-1]).tolist() + [len(time) - 1]
+    out = []
+    prev = float(eqx[0])
+    for e in ends:
+        cur = float(eqx[e + 1])
+        r = (cur / prev - 1.0) * 100.0 if prev > 0 else 0.0
+        out.append(MonthlyReturn.model_construct(month=str(month[e]), return_pct=_finite(r)))
+        prev = cur
+    return out
+
+
+def json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=json_default)
+
+
+def count_reasons(items: list[str]) -> list[tuple[str, int]]:
+    return sorted(Counter(items).items(), key=lambda kv: (-kv[1], kv[0]))

@@ -1,0 +1,159 @@
+"""Blueprint validation and compilation: every problem at once, each naming the worker path.
+
+``validate_blueprint`` is what the planner calls on every run spec before anything runs; ``compile_blueprint``
+is what ``run_backtest`` uses (same checks, plus the plugin instances).  Problems covered: unknown plugin
+(with the valid ones of that category/phase), plugin in the wrong category/phase, subtype mismatch,
+unknown/mistyped/out-of-bounds params (with the param's type, description, default and bounds), trigger
+not allowed by the plugin, operator combinations that do not exist, and event-chain errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from .config import (
+    EXECUTION_PHASES,
+    PLANNING_PHASES,
+    Blueprint,
+    ConfigError,
+    OperatorConfig,
+    WorkerConfig,
+    suggest,
+)
+from .events import validate_event_chains
+from .operators import operator_problems, resolve_operators
+from .registry import all_plugins, param_hint
+from .workers import (
+    CATEGORY_FIELD,
+    ContextWorker,
+    ExecutionWorker,
+    OpportunityWorker,
+    PlanningWorker,
+    Plugin,
+    ThreatWorker,
+)
+
+
+@dataclass
+class Strategy:
+    """A compiled blueprint: plugin instances per category/phase, and the resolved operator configs."""
+
+    name: str
+    context: list[ContextWorker] = field(default_factory=list)
+    opportunity: list[OpportunityWorker] = field(default_factory=list)
+    threat: list[ThreatWorker] = field(default_factory=list)
+    planning: dict[str, list[PlanningWorker]] = field(default_factory=dict)
+    execution: dict[str, list[ExecutionWorker]] = field(default_factory=dict)
+    operators: dict[str, OperatorConfig] = field(default_factory=dict)
+    paths: list[tuple[str, Plugin]] = field(default_factory=list)
+
+
+def _worker_path(category: str, phase: str | None, index: int) -> str:
+    base = CATEGORY_FIELD[category]
+    return f"{base}.{phase}[{index}]" if phase else f"{base}[{index}]"
+
+
+def _compile_worker(
+    path: str, category: str, phase: str | None, wc: WorkerConfig
+) -> tuple[Plugin | None, list[str]]:
+    plugins = all_plugins()
+    cls = plugins.get(wc.plugin)
+    if cls is None:
+        choices = [
+            n for n, c in plugins.items() if c.category == category and (phase is None or c.phase == phase)
+        ]
+        return None, [f"{path}.plugin: unknown plugin {wc.plugin!r}{suggest(wc.plugin, choices or plugins)}"]
+    label = f"{path} ({cls.name})"
+    problems = []
+    if cls.category != category or (phase is not None and cls.phase != phase):
+        where = CATEGORY_FIELD[cls.category] + (f".{cls.phase}" if cls.phase else "")
+        problems.append(
+            f"{label}: is a {cls.category}{' ' + cls.phase if cls.phase else ''} plugin; move it to {where}"
+        )
+    if wc.subtype is not None and wc.subtype != cls.subtype:
+        problems.append(
+            f"{label}.subtype: {wc.subtype!r} does not match the plugin's subtype {cls.subtype!r}"
+        )
+    params = None
+    try:
+        params = cls.Params.model_validate(wc.params)
+    except ValidationError as err:
+        valid = list(cls.Params.model_fields)
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            name = str(e["loc"][0]) if e["loc"] else ""
+            if e["type"] == "extra_forbidden":
+                hint = suggest(name, valid) if valid else " (it has no params)"
+                problems.append(f"{label}.params.{loc}: unknown param{hint}")
+            else:
+                where = f".params.{loc}" if loc else ".params"
+                got = f" (got {e['input']!r})" if loc and not isinstance(e.get("input"), dict) else ""
+                problems.append(f"{label}{where}: {e['msg']}{got}{param_hint(cls, name)}")
+    triggers = None
+    if wc.triggers is not None:
+        bad = [t for t in wc.triggers if t not in cls.triggers]
+        for t in bad:
+            allowed = suggest(t, cls.triggers) if cls.triggers else " (it has no triggers: a StandardWorker)"
+            problems.append(f"{label}.triggers: {t!r} is not an allowed trigger of {cls.name}{allowed}")
+        if not wc.triggers:
+            problems.append(
+                f"{label}.triggers: empty; omit it to use the manifest's {list(cls.default_triggers)}"
+            )
+        triggers = tuple(wc.triggers)
+    if problems:
+        return _shadow(cls, wc), problems
+    return cls(params, triggers), []
+
+
+def _shadow(cls: type[Plugin], wc: WorkerConfig) -> Plugin:
+    """A stand-in with the manifest's wirings, so event chains are still checked when params are bad."""
+    inst = cls.__new__(cls)
+    ok = tuple(t for t in (wc.triggers or ()) if t in cls.triggers)
+    inst.active_triggers = ok or tuple(cls.default_triggers)
+    inst.shadow = True
+    return inst
+
+
+def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
+    """The plugin instances of ``blueprint`` and every problem found (compiled only if there are none)."""
+    problems: list[str] = list(operator_problems(blueprint))
+    strat = Strategy(name=blueprint.name)
+    strat.planning = {p: [] for p in PLANNING_PHASES}
+    strat.execution = {p: [] for p in EXECUTION_PHASES}
+    counters: dict[tuple[str, str | None], int] = {}
+    event_nodes: list[tuple[str, Plugin]] = []
+    for category, phase, wc in blueprint.workers():
+        k = counters.get((category, phase), 0)
+        counters[(category, phase)] = k + 1
+        path = _worker_path(category, phase, k)
+        inst, probs = _compile_worker(path, category, phase, wc)
+        problems += probs
+        if inst is None:
+            continue
+        event_nodes.append((path, inst))
+        if probs:
+            continue
+        strat.paths.append((path, inst))
+        if category == "planning":
+            strat.planning[phase].append(inst)
+        elif category == "execution":
+            strat.execution[phase].append(inst)
+        else:
+            getattr(strat, category).append(inst)
+    problems += validate_event_chains(event_nodes, bool(blueprint.opportunity_workers))
+    strat.operators = resolve_operators(blueprint)
+    return strat, problems
+
+
+def validate_blueprint(blueprint: Blueprint) -> list[str]:
+    """ALL problems of ``blueprint`` (empty list: valid), each naming the worker path and the fix."""
+    return compile_blueprint(blueprint)[1]
+
+
+def require_valid(blueprint: Blueprint, source: str | None = None) -> Strategy:
+    strat, problems = compile_blueprint(blueprint)
+    if problems:
+        raise ConfigError(problems, source or f"strategy_blueprint {blueprint.name!r}")
+    return strat
