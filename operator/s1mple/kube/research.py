@@ -63,7 +63,16 @@ def parse_spec(ref: ResourceRef, spec: dict[str, Any]) -> OptimizationSpec | Var
     """The spec as the shared model; ``name`` defaults to the resource's name."""
     model = KINDS[ref.kind]["spec"]
     data = {"name": ref.name, **spec}
-    return parse_model(data, model, source=f"{ref.kind} {ref.namespace}/{ref.name} spec")
+    source = f"{ref.kind} {ref.namespace}/{ref.name} spec"
+    parsed = parse_model(data, model, source=source)
+    search = getattr(parsed, "search", None)
+    if search is not None and search.strategy.value == "bayesian":
+        raise ConfigError(
+            "search.strategy: bayesian asks for each batch after the previous one finished, which runs "
+            "locally (s1mple optimize); on the cluster use grid or random",
+            source,
+        )
+    return parsed
 
 
 def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Operation:

@@ -1,0 +1,236 @@
+"""The operator against the real control plane and MinIO: apply a resource, get the local results.
+
+Every test runs the real `s1mple operator` (a subprocess, watching the test's namespace), the real Job
+controller, and pods executed by the node agent as `s1mple-runner` processes writing to MinIO.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.operator.harness import (
+    ROOT,
+    OperatorProcess,
+    example,
+    get_resource,
+    jobs_of,
+    kubectl_apply,
+    storage_secret,
+    wait_for_phase,
+)
+
+pytestmark = pytest.mark.cluster
+
+OPT = "config/resources/optimization-ma-crossover.yaml"
+VT = "config/resources/varianttest-ma-crossover.yaml"
+CLUSTER_FIELDS = ("storage", "runner", "operation", "marketData")
+
+
+@pytest.fixture(scope="session")
+def crds(kube_cluster):
+    kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kube_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/optimizations.s1mple.io",
+        "crd/varianttests.s1mple.io",
+    )
+    return True
+
+
+@pytest.fixture
+def operator(kube_cluster, kube_namespace, crds, tmp_path):
+    op = OperatorProcess(kube_cluster, kube_namespace, tmp_path / "operator.log")
+    kubectl_apply(kube_cluster, storage_secret(kube_namespace, kube_cluster))
+    op.start()
+    yield op
+    op.stop()
+
+
+def local_run(spec: dict, kind: str, tmp_path: Path) -> dict:
+    """The same research spec through `s1mple optimize` / `s1mple variant-test` on this machine."""
+    research = {k: v for k, v in spec.items() if k not in CLUSTER_FIELDS}
+    research["baseOperation"] = str(ROOT / research["baseOperation"])
+    pc = research.get("parallelConfig", {})
+    research["parallelConfig"] = {k: v for k, v in pc.items() if k in ("maxWorkers", "timeoutPerRun")}
+    root = "optimization_config" if kind == "Optimization" else "variant_config"
+    path = tmp_path / f"{kind.lower()}.yaml"
+    path.write_text(yaml.safe_dump({root: research}))
+    out = tmp_path / "local-results"
+    command = "optimize" if kind == "Optimization" else "variant-test"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "s1mple"), command, str(path), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "result.json").read_text())
+
+
+def stored_result(s3_client, bucket: str, status: dict) -> dict:
+    uri = status["results"]["summary"]
+    assert uri.startswith(f"s3://{bucket}/")
+    body = s3_client.get_object(Bucket=bucket, Key=uri[len(f"s3://{bucket}/"):])["Body"].read()
+    return json.loads(body)
+
+
+def by_run_id(result: dict) -> dict[str, dict]:
+    return {r["run_id"]: r["metrics"] for r in result["results"]}
+
+
+def test_optimization_matches_local_sweep(kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    kubectl_apply(kube_cluster, doc)
+    res = wait_for_phase(kube_cluster, "optimizations", kube_namespace, doc["metadata"]["name"],
+                         ("Succeeded", "Failed", "Invalid"), operator=operator)
+    status = res["status"]
+    assert status["phase"] == "Succeeded", status
+    cond = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert cond["status"] == "True" and cond["observedGeneration"] == res["metadata"]["generation"]
+
+    local = local_run(doc["spec"], "Optimization", tmp_path)
+    assert status["counts"]["total"] == local["planned_runs"] == 12  # 4 fast x 3 slow, all fast < slow
+    assert status["counts"]["succeeded"] == local["successful_runs"]
+    assert status["counts"]["failed"] == local["failed_runs"]
+    assert status["progress"] == f"{local['planned_runs']}/{local['planned_runs']}"
+    assert status["bestConfiguration"]["runId"] == local["best_configuration"]["run_id"]
+    assert status["bestConfiguration"]["metrics"]["sharpe_ratio"] == pytest.approx(
+        local["best_configuration"]["metrics"]["sharpe_ratio"]
+    )
+    # the whole table: same run_ids, same metrics
+    cluster_result = stored_result(s3_client, s3_bucket, status)
+    assert by_run_id(cluster_result) == by_run_id(local)
+    assert len(status["topResults"]) == min(10, local["planned_runs"])
+    # one Job, owned by the resource, with our labels only
+    jobs = jobs_of(kube_cluster, kube_namespace)
+    assert len(jobs) == 1
+    assert jobs[0]["metadata"]["ownerReferences"][0]["uid"] == res["metadata"]["uid"]
+
+
+def test_variant_test_matches_local_and_has_comparative_analysis(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
+):
+    doc = example(VT, kube_namespace, s3_bucket, kube_cluster)
+    kubectl_apply(kube_cluster, doc)
+    res = wait_for_phase(kube_cluster, "varianttests", kube_namespace, doc["metadata"]["name"],
+                         ("Succeeded", "Failed", "Invalid"), operator=operator)
+    status = res["status"]
+    assert status["phase"] == "Succeeded", status
+    local = local_run(doc["spec"], "VariantTest", tmp_path)
+    assert status["comparativeAnalysis"] == {k: v for k, v in local["comparative_analysis"].items() if v}
+    assert status["best"] == local["comparative_analysis"]["best_sharpe"]
+    assert status["counts"]["total"] == local["total_variants"] == 3
+    cluster_result = stored_result(s3_client, s3_bucket, status)
+    assert {r["variant_name"]: r["metrics"] for r in cluster_result["results"]} == {
+        r["variant_name"]: r["metrics"] for r in local["results"]
+    }
+
+
+def test_kubectl_get_shows_the_columns(kube_cluster, kube_namespace, s3_bucket, operator):
+    doc = example(VT, kube_namespace, s3_bucket, kube_cluster)
+    kubectl_apply(kube_cluster, doc)
+    wait_for_phase(kube_cluster, "varianttests", kube_namespace, doc["metadata"]["name"], ("Succeeded",),
+                   operator=operator)
+    out = kube_cluster.kubectl("get", "vt", "-n", kube_namespace).stdout.splitlines()
+    assert out[0].split() == ["NAME", "PHASE", "PROGRESS", "FAILED", "BEST", "AGE"]
+    row = out[1].split()
+    assert row[0] == doc["metadata"]["name"] and row[1] == "Succeeded" and row[2] == "3/3" and row[3] == "0"
+    opt = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    kubectl_apply(kube_cluster, opt)
+    wait_for_phase(kube_cluster, "optimizations", kube_namespace, opt["metadata"]["name"], ("Succeeded",),
+                   operator=operator)
+    out = kube_cluster.kubectl("get", "optimizations", "-n", kube_namespace).stdout.splitlines()
+    assert out[0].split() == ["NAME", "PHASE", "PROGRESS", "FAILED", "BEST", "AGE"]
+    assert out[1].split()[4].startswith("sharpe_ratio=")
+
+
+def test_invalid_resource_gets_a_clear_message_and_no_job(kube_cluster, kube_namespace, s3_bucket, operator):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    doc["metadata"]["name"] = "typo"
+    doc["spec"]["parameterSpace"][0]["workerPlugin"] = "ma_crosover"  # a typo the API server cannot see
+    kubectl_apply(kube_cluster, doc)
+    res = wait_for_phase(kube_cluster, "optimizations", kube_namespace, "typo", ("Invalid",), operator=operator)
+    cond = next(c for c in res["status"]["conditions"] if c["type"] == "Succeeded")
+    assert cond["status"] == "False" and cond["reason"] == "InvalidSpec"
+    assert "ma_crosover" in cond["message"] and "ma_crossover" in cond["message"]  # names it, suggests the fix
+    assert jobs_of(kube_cluster, kube_namespace) == []
+    events = kube_cluster.kubectl("get", "events", "-n", kube_namespace, "-o", "json").stdout
+    assert "InvalidSpec" in events
+
+
+def test_operator_killed_mid_sweep_converges_to_the_same_status(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
+):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    name = doc["metadata"]["name"]
+    kubectl_apply(kube_cluster, doc)
+    wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Running",), operator=operator)
+    operator.kill()  # SIGKILL while the Job runs
+    time.sleep(2)
+    operator.start()
+    res = wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Succeeded", "Failed"),
+                         operator=operator)
+    status = res["status"]
+    local = local_run(doc["spec"], "Optimization", tmp_path)
+    assert status["phase"] == "Succeeded"
+    assert status["counts"]["succeeded"] == local["successful_runs"]
+    assert status["counts"]["failed"] == local["failed_runs"]
+    assert status["bestConfiguration"]["runId"] == local["best_configuration"]["run_id"]
+    assert by_run_id(stored_result(s3_client, s3_bucket, status)) == by_run_id(local)
+    assert len(jobs_of(kube_cluster, kube_namespace)) == 1  # no duplicate Job
+
+
+def test_killed_pod_is_retried_and_counts_stay_exact(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
+):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    name = doc["metadata"]["name"]
+    doc["spec"]["parallelConfig"].update(maxWorkers=1, runsPerPod=12)  # one pod does everything
+    kubectl_apply(kube_cluster, doc)
+    agent = kube_cluster.node_agent
+    deadline = time.monotonic() + 120
+    killed = None
+    while time.monotonic() < deadline and killed is None:
+        pods = json.loads(kube_cluster.kubectl("get", "pods", "-n", kube_namespace, "-o", "json").stdout)["items"]
+        for pod in pods:
+            pid = agent.container_pid(kube_namespace, pod["metadata"]["name"], "runner")
+            if pid and pod["status"].get("phase") == "Running":
+                os.kill(pid, signal.SIGKILL)
+                killed = pod["metadata"]["name"]
+                break
+        time.sleep(0.05)
+    assert killed, "no running runner pod to kill"
+    res = wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Succeeded", "Failed"),
+                         operator=operator)
+    local = local_run(doc["spec"], "Optimization", tmp_path)
+    assert res["status"]["phase"] == "Succeeded", res["status"]
+    assert res["status"]["counts"]["succeeded"] == local["successful_runs"]
+    assert by_run_id(stored_result(s3_client, s3_bucket, res["status"])) == by_run_id(local)
+    job = jobs_of(kube_cluster, kube_namespace)[0]
+    assert job["status"].get("failed", 0) >= 1  # the killed pod counted, and its index was retried
+
+
+def test_new_generation_runs_only_new_combinations(kube_cluster, kube_namespace, s3_bucket, s3_client, operator):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    name = doc["metadata"]["name"]
+    kubectl_apply(kube_cluster, doc)
+    first = wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Succeeded",), operator=operator)
+    before = first["status"]["counts"]["total"]
+    doc["spec"]["parameterSpace"][0]["parameters"]["fast"]["values"].append(25)  # a wider range, from Git
+    kubectl_apply(kube_cluster, doc)
+    second = wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Succeeded",), operator=operator)
+    assert second["metadata"]["generation"] == 2
+    assert second["status"]["counts"]["total"] == before + 3
+    # the new Job ran only the 3 new combinations; the old generation's Job was retired
+    jobs = jobs_of(kube_cluster, kube_namespace)
+    assert [j["metadata"]["labels"]["s1mple.io/generation"] for j in jobs] == ["2"]
+    manifest_uri = second["status"]["results"]["manifest"]
+    key = manifest_uri[len(f"s3://{s3_bucket}/"):]
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    assert manifest["cluster"]["todo"] == 3
