@@ -1,0 +1,42 @@
+"""The ``s1mple`` command line: an argparse dispatcher over subcommand modules.
+
+Each module in :data:`MODULES` has ``register(subparsers)`` which adds its subparser and sets
+``func(args) -> int``.  Modules import heavy dependencies (pandas, optuna, kopf) inside their commands,
+so ``s1mple run`` starts fast.  A ``ConfigError`` escaping a command is printed to stderr (no
+traceback) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+MODULES = ("run", "plugins", "crds", "run_operator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s1mple", description="Trading-strategy research: backtests, sweeps, variants."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from s1mple_engine.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"s1mple {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
