@@ -712,7 +712,8 @@ class PodRunner(threading.Thread):
         val = ((c.get("resources") or {}).get(kind) or {}).get(name)
         if val is None:  # like a kubelet: unset limits default to the node's allocatable
             val = {"cpu": self.agent.cpu, "memory": self.agent.memory}.get(name, "0")
-        n = math.ceil(parse_quantity(val) / parse_quantity(ref.get("divisor") or "1"))
+        divisor = parse_quantity(ref.get("divisor") or "1") or 1.0  # the API defaults it to "0"
+        n = math.ceil(parse_quantity(val) / divisor)
         return str(max(1, n) if name == "cpu" else n)
 
     def build_env(self, c: dict, entry: dict) -> dict[str, str]:
@@ -887,9 +888,11 @@ class PodRunner(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
+        except Exception as e:
             log.exception("pod %s/%s", self.ns, self.pod_name)
             self.kill_all(signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self._finish("Failed", "NodeAgentError", f"s1mple node agent: {e!r}")
         finally:
             if self.deleted and not self.gone:
                 with contextlib.suppress(Exception):
@@ -915,6 +918,10 @@ class PodRunner(threading.Thread):
     def _finish(self, phase: str, reason: str | None = None, message: str | None = None) -> None:
         self.phase, self.reason, self.message = phase, reason, message
         for c in self.init_containers + self.containers:
+            if "running" in c.state and c.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    c.proc.wait(timeout=5)
+                self.collect(c)
             if "waiting" in c.state:
                 c.state = {
                     "terminated": {
@@ -1004,7 +1011,8 @@ class PodRunner(threading.Thread):
                 if t is not None and time.monotonic() >= t:
                     del restart_at[c.name]
                     c.restarts += 1
-                    c.last_state = c.state
+                    if "terminated" in c.state:
+                        c.last_state = c.state
                     if not self._start_with_config(c):
                         continue
                     changed = True
