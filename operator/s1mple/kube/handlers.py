@@ -45,9 +45,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.error_backoffs = [1, 2, 5, 10, 30, 60]
     settings.networking.request_timeout = 60
     settings.execution.max_workers = 4
-    settings.posting.level = logging.INFO
+    # kopf would post every handler log line of this level as an Event; ours are posted explicitly
+    settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "s1mple-operator"
     settings.peering.standalone = True
+    # a timer ticks every few seconds per resource: its "succeeded" lines are noise in the log
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def _ref(kind: str, body: kopf.Body) -> ResourceRef:

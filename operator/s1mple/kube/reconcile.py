@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from s1mple.kube import jobs, names
 from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, plan_resource
-from s1mple.kube.status import Phase, ResearchStatus, now, status_patch, succeeded_condition
+from s1mple.kube.status import Condition, Phase, ResearchStatus, now, status_patch, succeeded_condition
 from s1mple_engine.config import ConfigError
 from s1mple_engine.store import StoreError
 
@@ -192,13 +192,15 @@ def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome
 def _waiting_for_storage(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
     """Storage trouble is not the spec's fault: keep state, say why, and try again next tick."""
     conditions = [_condition("Unknown", "StorageUnavailable", message, ref, current)]
-    if current.conditions and current.conditions[0].message == conditions[0]["message"][:1024]:
+    if current.conditions and current.conditions[0].message == conditions[0].message:
         return Outcome()
-    patch = {"conditions": conditions}
+    patch = {"conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions]}
     return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])])
 
 
-def _condition(status: str, reason: str, message: str, ref: ResourceRef, current: ResearchStatus) -> dict:
+def _condition(
+    status: str, reason: str, message: str, ref: ResourceRef, current: ResearchStatus
+) -> Condition:
     previous = [c.model_dump(by_alias=True) for c in current.conditions]
     return succeeded_condition(status, reason, message, ref.generation, previous)
 

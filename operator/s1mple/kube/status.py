@@ -88,7 +88,7 @@ def now() -> str:
 
 def succeeded_condition(
     status: str, reason: str, message: str, generation: int, previous: list[dict]
-) -> dict:
+) -> Condition:
     """The ``Succeeded`` condition, keeping lastTransitionTime when the status value did not change."""
     old = next((c for c in previous if c.get("type") == "Succeeded"), None)
     changed = old is None or old.get("status") != status
@@ -100,7 +100,7 @@ def succeeded_condition(
         message=message[:1024],
         last_transition_time=when,
         observed_generation=generation,
-    ).model_dump(by_alias=True, exclude_none=True)
+    )
 
 
 def bounded(entry: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +118,10 @@ def bounded(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_patch(status: ResearchStatus) -> dict[str, Any]:
-    """The whole status as a JSON merge patch body (camelCase).  Unset fields are sent as null, which
-    removes them: status is owned by the operator alone, so a new generation leaves nothing stale."""
-    return status.model_dump(mode="json", by_alias=True)
+    """The whole status as a JSON merge patch body (camelCase).  Unset top-level fields are sent as null,
+    which removes them (status is owned by the operator alone, so a new generation leaves nothing stale);
+    nulls inside are left out, as the API server would drop them."""
+    body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name, field in ResearchStatus.model_fields.items():
+        body.setdefault(field.alias or name, None)
+    return body
