@@ -179,7 +179,7 @@ def simulate(
     entry_bar = -1
     pos_opp = -1
     stop = math.nan
-    init_stop = math.nan
+    stop_kind = "stop_loss"  # exit reason if the stop is hit: stop_loss | breakeven_stop | trailing_stop
     tp = math.nan
     stop_dist = math.nan
     best_l = 0.0  # best price since entry, in "long space" (side * price)
@@ -265,7 +265,7 @@ def simulate(
             entry_bar, \
             pos_opp, \
             stop, \
-            init_stop, \
+            stop_kind, \
             tp, \
             stop_dist, \
             best_l, \
@@ -301,7 +301,7 @@ def simulate(
         do_fill(bar, d * units, raw_price, "entry", j)
         stop_dist = p_stop[j]
         stop = raw_price - d * stop_dist if stop_dist == stop_dist else math.nan
-        init_stop = stop
+        stop_kind = "stop_loss"
         tpd = p_tp[j]
         tp = raw_price + d * tpd if tpd == tpd else math.nan
         best_l = d * raw_price
@@ -317,10 +317,11 @@ def simulate(
             if lo_l <= d * stop:
                 exit_units(bar, units, stop * (1.0 - d * slip), "stop_loss")
 
-    def find_touch(a: int, b: int) -> tuple[int, float, float] | None:
+    def find_touch(a: int, b: int) -> tuple[int, float, float, bool] | None:
         """First intrabar event of the open position in bars [a, b]: (bar, stop level, best price) in long
-        space, or None (then the trailing state advances to b and touches are next checked from b+1)."""
-        nonlocal stop, best_l, t_touch
+        space, and whether trailing raised the stop; or None (then the trailing state advances to b and
+        touches are next checked from b+1)."""
+        nonlocal stop, best_l, t_touch, stop_kind
         d = side
         lo, hi = (L, Hh) if d > 0 else (NH, NL)
         stop_l = d * stop if stop == stop else -math.inf
@@ -350,28 +351,30 @@ def simulate(
         if not len(idx):
             if levels is not None:
                 best_l = max(best_l, float(hi[a : b + 1].max()))
-                if levels[-1] > -math.inf:
+                if levels[-1] > stop_l:
                     stop = d * float(levels[-1])
+                    stop_kind = "trailing_stop"
             t_touch = b + 1
             return None
         k = int(idx[0])
         if levels is None:
-            return a + k, stop_l, best_l
-        return a + k, float(levels[k]), max(best_l, float(hi[a : a + k + 1].max()))
+            return a + k, stop_l, best_l, False
+        lvl = float(levels[k])
+        return a + k, lvl, max(best_l, float(hi[a : a + k + 1].max())), lvl > stop_l
 
-    def apply_touch(bar: int, lvl: float, best: float) -> None:
-        nonlocal stop, best_l, t_touch
+    def apply_touch(bar: int, lvl: float, best: float, trailed: bool) -> None:
+        nonlocal stop, best_l, t_touch, stop_kind
         d = side
         lo_k, hi_k, op_k = (l_[bar], h_[bar], o_[bar]) if d > 0 else (-h_[bar], -l_[bar], -o_[bar])
         if trails:
             best_l = best
-            if lvl > -math.inf:
+            if trailed:
                 stop = d * lvl
+                stop_kind = "trailing_stop"
         tp_l = d * tp if tp == tp else math.inf
         if lo_k <= lvl:  # the stop first (conservative), at the open if gapped through
             px = d * min(op_k, lvl)
-            trailed = init_stop != init_stop or lvl > d * init_stop + 1e-12 * abs(lvl)
-            exit_units(bar, units, px * (1.0 - d * slip), "trailing_stop" if trailed else "stop_loss")
+            exit_units(bar, units, px * (1.0 - d * slip), stop_kind)
         elif hi_k >= tp_l:
             exit_units(bar, units, d * max(op_k, tp_l), "take_profit")
         else:
@@ -381,8 +384,9 @@ def simulate(
                 u = float(math.floor(u))
             if u > 0:
                 exit_units(bar, u, d * max(op_k, lvl_p), "partial_take_profit")
-            if be and side:
-                stop = entry_price if stop != stop else d * max(d * stop, d * entry_price)
+            if be and side and (stop != stop or d * entry_price > d * stop):
+                stop = entry_price
+                stop_kind = "breakeven_stop"
         t_touch = bar + 1
 
     def vet(j: int, bar: int) -> list[int]:
