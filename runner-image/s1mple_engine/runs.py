@@ -95,21 +95,18 @@ def _log_execution(run_id: str) -> None:
 
 
 def extract_curves(result: Any) -> dict[str, Any]:
-    """Equity and drawdown curves and monthly returns of a BacktestResult, as JSON-able columns."""
+    """Equity and drawdown curves and monthly returns of a BacktestResult as ``{name: {index, values}}``."""
     out: dict[str, Any] = {}
-    for name in ("equity_curve", "drawdown_curve", "monthly_returns"):
-        value = getattr(result, name, None)
-        if value is None:
-            continue
-        if hasattr(value, "to_dict") and hasattr(value, "index"):  # pandas Series / DataFrame
-            out[name] = {
-                "index": [str(i) for i in value.index],
-                "values": [_finite(float(v)) for v in getattr(value, "values", [])],
-            }
-        elif isinstance(value, dict):
-            out[name] = {"index": [str(k) for k in value], "values": [_finite(v) for v in value.values()]}
-        else:
-            out[name] = {"index": list(range(len(value))), "values": [_finite(v) for v in value]}
+    for name in ("equity_curve", "drawdown_curve"):
+        curve = getattr(result, name, None)
+        if curve is not None:
+            out[name] = {"index": list(curve.time), "values": [_finite(v) for v in curve.values]}
+    monthly = getattr(result, "monthly_returns", None)
+    if monthly:
+        out["monthly_returns"] = {
+            "index": [m.month for m in monthly],
+            "values": [_finite(m.return_pct) for m in monthly],
+        }
     return out
 
 

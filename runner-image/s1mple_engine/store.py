@@ -21,7 +21,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -107,14 +107,23 @@ class Store:
 
     # conveniences -------------------------------------------------------------------------------------
 
-    def put_json(self, key: str, value: Any) -> None:
-        self.put_bytes(key, json.dumps(value, indent=1, sort_keys=False, default=str).encode())
+    def put_json(self, key: str, value: Any, indent: int | None = None) -> None:
+        """Compact by default (the C encoder: ``indent`` makes json use its slow pure-Python path)."""
+        self.put_bytes(key, json.dumps(value, indent=indent, default=str).encode())
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 
     def put_jsonl(self, key: str, rows: list[Any]) -> None:
         self.put_bytes(key, "".join(json.dumps(r, default=str) + "\n" for r in rows).encode())
+
+    def put_lines(self, key: str, lines: Iterable[str]) -> None:
+        """Write a (possibly huge) text object from an iterator of lines without holding the lines."""
+        with tempfile.TemporaryFile() as fh:
+            for line in lines:
+                fh.write(line.encode())
+            fh.seek(0)
+            self.put_bytes(key, fh.read())
 
     def iter_jsonl(self, key: str) -> Iterator[Any]:
         """Rows of a JSON-lines object; a torn last line (cannot happen with atomic writes) is skipped."""
@@ -175,6 +184,20 @@ class FileStore(Store):
     def delete(self, key: str) -> None:
         with _suppress():
             self._path(key).unlink()
+
+    def put_lines(self, key: str, lines: Iterable[str]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for line in lines:
+                    fh.write(line)
+            os.replace(tmp, path)
+        except BaseException:
+            with _suppress():
+                os.unlink(tmp)
+            raise
 
     def probe(self) -> None:
         try:
@@ -299,6 +322,17 @@ class S3Store(Store):
             self.client.delete_object(Bucket=self.bucket, Key=full)
         except Exception as exc:
             raise self._error(f"delete {key} from", exc) from None
+
+    def put_lines(self, key: str, lines: Iterable[str]) -> None:
+        full = self._key(key)
+        with tempfile.TemporaryFile() as fh:
+            for line in lines:
+                fh.write(line.encode())
+            fh.seek(0)
+            try:
+                self.client.upload_fileobj(fh, self.bucket, full)
+            except Exception as exc:
+                raise self._error(f"write {key} to", exc) from None
 
     def probe(self) -> None:
         """Head the bucket, then write and delete a tiny object: reachable, authorised and writable."""

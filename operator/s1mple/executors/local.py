@@ -59,7 +59,7 @@ def _failure(payload: Payload, status: str, error: str, duration: float) -> dict
     return record_of(payload, status, error, duration).model_dump(mode="json", exclude_none=True)  # type: ignore[arg-type]
 
 
-def _worker_main(conn: Connection, run_fn: RunFn) -> None:
+def _worker_main(conn: Connection, run_fn: RunFn, resolve: Callable[[Any], Payload] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -67,11 +67,13 @@ def _worker_main(conn: Connection, run_fn: RunFn) -> None:
             chunk = conn.recv()
             if chunk is None:
                 return
-            for payload in chunk:
+            for item in chunk:
                 t0 = time.perf_counter()
                 try:
+                    payload = resolve(item) if resolve is not None else item
                     record = run_fn(payload)
                 except Exception as exc:  # run_fn should not raise; if it does, it is this run's failure
+                    payload = item if resolve is None else _stub(item)
                     record = _failure(
                         payload, "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
                     )
@@ -81,6 +83,10 @@ def _worker_main(conn: Connection, run_fn: RunFn) -> None:
     finally:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+def _stub(item: Any) -> Payload:
+    return item if isinstance(item, dict) else {"run_id": "0" * 16, "index": int(item)}
 
 
 @dataclass
@@ -232,19 +238,24 @@ class ParallelRunService:
         run_fn: RunFn | None = None,
         chunk_size: int | None = None,
         start_method: str | None = None,
+        resolve: Callable[[Any], Payload] | None = None,
     ):
+        """``resolve``: with it, :meth:`run` takes light work items (e.g. plan indices) and each worker turns
+        an item into its payload (``resolve(item)``, e.g. ``plan.payload``): nothing big is pickled, and
+        the forked workers already hold the plan.  Needs the fork start method."""
         self.max_workers = max_workers or default_workers()
         self.timeout = timeout_per_run
         self.run_fn = run_fn or execute_payload
         self.chunk_size = chunk_size
         method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         self.ctx = mp.get_context(method)
+        self.resolve = resolve
         self.workers: list[_Worker] = []
 
     # -- pool ----------------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_worker_main, args=(child, self.run_fn), daemon=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.run_fn, self.resolve), daemon=True)
         proc.start()
         child.close()
         return _Worker(proc=proc, conn=parent)
@@ -297,13 +308,14 @@ class ParallelRunService:
 
     def run(
         self,
-        payloads: Iterable[Payload],
+        payloads: Iterable[Any],
         on_record: Callable[[dict[str, Any]], None],
         progress: Progress | None = None,
     ) -> RunSummary:
-        """Run every payload; ``on_record(record)`` is called in this process for each finished run, in
-        completion order.  Returns a summary; never raises for a run's failure."""
-        queue: deque[Payload] = deque(payloads)
+        """Run every payload (or work item, with ``resolve``); ``on_record(record)`` is called in this
+        process for each finished run, in completion order.  Returns a summary; never raises for a run's
+        failure."""
+        queue: deque[Any] = deque(payloads)
         summary = RunSummary(submitted=len(queue))
         t0 = time.perf_counter()
         if not queue:
@@ -386,7 +398,8 @@ class ParallelRunService:
         """Kill a stuck/dead worker, record its current run, requeue the rest of its chunk, fork anew."""
         self._kill(w)
         code = w.proc.exitcode
-        payload = w.inflight.popleft()
+        item = w.inflight.popleft()
+        payload = self.resolve(item) if self.resolve is not None else item
         elapsed = time.monotonic() - w.started
         if status == "timeout":
             error = f"timed out after {self.timeout:g}s (timeout_per_run); the worker was killed"

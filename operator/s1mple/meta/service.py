@@ -15,6 +15,7 @@ Store layout (``./runs/<name>/`` by default, or ``--out DIR|s3://bucket/prefix``
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class Sweep:
         plan: BasePlan,
         *,
         out: str | None = None,
+        store: Store | None = None,
         endpoint_url: str | None = None,
         max_workers: int | None = None,
         timeout_per_run: float | None = None,
@@ -145,7 +147,10 @@ class Sweep:
         flush_delay: float = 1.0,
     ):
         self.plan = plan
-        self.store, self.fallback = open_output(plan, out, endpoint_url)
+        if store is not None:  # e.g. the operator's per-resource store
+            self.store, self.fallback = store, None
+        else:
+            self.store, self.fallback = open_output(plan, out, endpoint_url)
         cfg_parallel = plan.config.parallel_config
         self.max_workers = max_workers or cfg_parallel.max_workers or default_workers()
         self.timeout = timeout_per_run or cfg_parallel.timeout_per_run
@@ -284,15 +289,28 @@ class Sweep:
                     self.store.put_jsonl(MANIFEST_RUNS_KEY, used)
                 run_ids = [plan.payload(i)["run_id"] for i in search.order]
             else:
-                payloads = list(plan.payloads())
-                self.write_manifest(payloads)
-                run_ids = list(dict.fromkeys(p["run_id"] for p in payloads))
-                todo, seen = [], set()
-                for p in payloads:
-                    if p["run_id"] in done or p["run_id"] in seen:
-                        continue
-                    seen.add(p["run_id"])
-                    todo.append(p)
+                # one streaming pass over the plan: run ids, the manifest, and what is left to run
+                all_ids: list[str] = []
+                todo: list[Any] = []
+                seen: set[str] = set()
+                lazy = svc.ctx.get_start_method() == "fork"  # forked workers resolve indices themselves
+
+                def lines() -> Any:
+                    for i in plan.planned_indices():
+                        p = plan.payload(i)
+                        rid = p["run_id"]
+                        all_ids.append(rid)
+                        if rid not in done and rid not in seen:
+                            seen.add(rid)
+                            todo.append(i if lazy else p)
+                        yield json.dumps(p) + "\n"
+
+                self.write_manifest(None)
+                self.store.put_lines(MANIFEST_RUNS_KEY, lines())
+                run_ids = list(dict.fromkeys(all_ids))
+                del all_ids
+                if lazy:
+                    svc.resolve = plan.payload
                 skipped = len(run_ids) - len(todo)
                 for rid in run_ids:
                     if rid in done:
@@ -327,8 +345,10 @@ class Sweep:
         return Progress(total, stream=self.stream, categories=_progress_categories, skipped=skipped)
 
     def finish(
-        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary
+        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary | None = None
     ) -> SweepOutcome:
+        """Aggregate the records of ``run_ids`` (pure aggregation) and write result.json/results.parquet."""
+        summary = summary or RunSummary()
         plan = self.plan
         records = [results[r] for r in run_ids if r in results]
         ts = now_iso()

@@ -1,0 +1,209 @@
+"""`s1mple optimize FILE`: run an optimization on this machine and print the best runs.
+
+Results go to ``./runs/<name>/`` (or ``--out DIR|s3://bucket/prefix``) as they finish; running the same
+command again resumes: runs that already have a result are skipped.  Exit codes: 0 done, 1 storage
+problem, 2 configuration problem (message, no traceback), 130 interrupted (finished results kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_run_options(p: argparse.ArgumentParser, *, combinations: bool) -> None:
+    p.add_argument("file", help="optimization/variant-test YAML")
+    p.add_argument(
+        "--out", metavar="DIR|s3://BUCKET/PREFIX", help="where results go (default: ./runs/<name>)"
+    )
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="market data (CSV/Parquet or sample:NAME) replacing the base operation's",
+    )
+    p.add_argument(
+        "--max-workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: parallel_config, else one per core)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="per-run timeout (default: parallel_config.timeout_per_run)",
+    )
+    if combinations:
+        p.add_argument(
+            "--max-combinations",
+            type=int,
+            metavar="N",
+            help="cap on the number of runs (default: spec, 100000)",
+        )
+    p.add_argument("--csv", action="store_true", help="also write results.csv")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="rows of the printed table (default 10)")
+    p.add_argument("--fresh", action="store_true", help="ignore stored results and run everything again")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="run again the runs whose stored result is a failure"
+    )
+    p.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: $AWS_ENDPOINT_URL)")
+    p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "optimize",
+        help="sweep an optimization's parameter space on this machine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run_options(p, combinations=True)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_research(args, expect="optimization")
+
+
+def run_research(args: argparse.Namespace, expect: str) -> int:
+    """Shared by `optimize` and `variant-test`: plan, run, print; errors become exit codes."""
+    from s1mple.meta.models import OptimizationConfig, VariantConfig, load_meta
+    from s1mple.meta.planner import plan_optimization, plan_variant_test
+    from s1mple.meta.service import Sweep
+    from s1mple_engine.config import ConfigError
+    from s1mple_engine.store import StoreError
+
+    try:
+        config = load_meta(args.file)
+        if expect == "optimization" and not isinstance(config, OptimizationConfig):
+            raise ConfigError(f"{args.file} is a variant test; run it with `s1mple variant-test`")
+        if expect == "variant_test" and not isinstance(config, VariantConfig):
+            raise ConfigError(f"{args.file} is an optimization; run it with `s1mple optimize`")
+        if isinstance(config, OptimizationConfig):
+            plan = plan_optimization(
+                config,
+                source=args.file,
+                data=args.data,
+                max_combinations=getattr(args, "max_combinations", None),
+            )
+        else:
+            plan = plan_variant_test(config, source=args.file, data=args.data)
+        sweep = Sweep(
+            plan,
+            out=args.out,
+            endpoint_url=args.endpoint_url,
+            max_workers=args.max_workers,
+            timeout_per_run=args.timeout,
+            fresh=args.fresh,
+            retry_failed=args.retry_failed,
+            csv=args.csv,
+            progress=not args.quiet,
+        )
+        outcome = sweep.run()
+    except ConfigError as exc:
+        print(f"s1mple: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"s1mple: storage error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(outcome.result, indent=1))
+    else:
+        print_outcome(plan, outcome, args.top)
+    return 130 if outcome.interrupted else 0
+
+
+def print_outcome(plan: Any, outcome: Any, top: int) -> None:
+    from s1mple.meta.aggregation import top_table
+    from s1mple.meta.planner import OptimizationPlan
+
+    r = outcome.result
+    s = outcome.summary
+    out = sys.stdout
+    if isinstance(plan, OptimizationPlan):
+        t = plan.config.optimization_targets
+        print(
+            f"Optimization {r['optimization_name']!r} (id {r['optimization_id']}): "
+            f"{r['total_combinations']} combinations, {r['completed_runs']} with results "
+            f"({r['successful_runs']} ok, {r['failed_runs']} failed, {r['infeasible_runs']} infeasible)",
+            file=out,
+        )
+        print(_run_line(outcome), file=out)
+        if len(outcome.frame):
+            print(
+                f"\nTop {min(top, len(outcome.frame))} by {t.primary_metric} ({t.primary_direction().value}; "
+                "feasible first):",
+                file=out,
+            )
+            print(top_table(outcome.frame, t.primary_metric, top, t.secondary_metrics), file=out)
+        best = r.get("best_configuration")
+        if best:
+            print(f"\nbest: run {best['run_id']} {json.dumps(best['configuration'])}", file=out)
+        else:
+            print("\nbest: none (no feasible run with a value of the primary metric)", file=out)
+    else:
+        print(
+            f"Variant test {r['test_name']!r} (id {r['test_id']}): {r['total_variants']} variants, "
+            f"{r['successful_runs']} ok, {r['failed_runs']} failed; "
+            f"period {r['market_period'] or 'all data'}",
+            file=out,
+        )
+        print(_run_line(outcome), file=out)
+        print(variant_table(r), file=out)
+        ca = r["comparative_analysis"]
+        print("\n" + "  ".join(f"{k}: {v}" for k, v in ca.items()), file=out)
+    print(
+        f"\nresults: {outcome.location}/{outcome.keys.get('result')} and {outcome.keys.get('table')}",
+        file=out,
+    )
+    if s.interrupted:
+        print("interrupted: finished runs are stored; run the same command again to resume", file=out)
+
+
+def _run_line(outcome: Any) -> str:
+    s = outcome.summary
+    parts = [
+        f"ran {s.completed} runs in {s.elapsed:.2f}s on {s.workers} workers" if s.completed else "ran 0 runs"
+    ]
+    if outcome.skipped:
+        parts.append(f"{outcome.skipped} reused from earlier results")
+    if s.timeouts or s.crashed:
+        parts.append(f"{s.timeouts} timed out, {s.crashed} crashed")
+    return "; ".join(parts)
+
+
+def variant_table(result: dict[str, Any]) -> str:
+    import pandas as pd
+
+    metrics = result.get("compared_metrics") or []
+    rows = []
+    for r in result["results"]:
+        row = {"variant": r["variant_name"], "status": r["status"]}
+        for m in metrics:
+            v = r["metrics"].get(m)
+            row[m] = f"{v:.4g}" if isinstance(v, float) else ("" if v is None else v)
+        c = r.get("causality") or {}
+        row["opps"] = c.get("opportunities_detected", "")
+        row["rejected"] = c.get("opportunities_rejected", "")
+        rows.append(row)
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m s1mple.cli.optimize``); the `s1mple` command dispatches here too."""
+    parser = argparse.ArgumentParser(prog="s1mple")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from s1mple.cli import plan as plan_cmd
+    from s1mple.cli import variant_test
+
+    for mod in (plan_cmd, sys.modules[__name__], variant_test):
+        mod.register(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
