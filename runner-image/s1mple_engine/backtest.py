@@ -163,6 +163,7 @@ def build_result(
         opportunities=[],
         threats=[],
         fills=[],
+        notes=list(dict.fromkeys(note for _, w in strat.paths for note in w.notes(Context(data)))),
     )
     if not curves:
         return res

@@ -216,3 +216,13 @@ def finalize_plan(d: PlanDraft) -> None:
         d.size_risk_dist = d.fill(nan)
     if d.integer_units is None:
         d.integer_units = d.fill(False, bool)
+    if d.slices is None:
+        d.slices = d.fill(1, np.int64)
+    if d.scale_in is None:
+        d.scale_in = d.fill(False, bool)
+    if d.threat_scale is None:
+        d.threat_scale = d.fill(1.0)
+    if d.threat_window is None:
+        d.threat_window = d.fill(0, np.int64)
+    if d.threat_min_sev is None:
+        d.threat_min_sev = d.fill(0, np.int64)

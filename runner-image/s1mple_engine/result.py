@@ -142,6 +142,8 @@ class BacktestResult(BaseModel):
     opportunities: list[OpportunityRecord] = []
     threats: list[ThreatRecord] = []
     fills: list[FillRecord] = []
+    #: how workers behaved on this data, when worth saying (e.g. a TWAP that is one slice on these bars)
+    notes: list[str] = []
 
     def summary(self) -> dict[str, Any]:
         """``{"metrics": {...}, "causality": {...}}`` - no curves, no lists of trades."""

@@ -20,11 +20,25 @@ Prices: buys pay ``price x (1 + slippage)``, sells get ``price x (1 - slippage)`
 fills; limit and take-profit fills are at their level (or the better open) without slippage.  Every fill
 pays ``commission x |units| x price``.  A position still open after the last bar is closed at the last
 close (market, ``end_of_data``); that exit only changes the final equity point.
+
+Adding to a position (one position at a time, its entry price the size-weighted average of its fills;
+stop, target and partial levels stay where the first fill put them):
+
+* **TWAP slices** (plan ``slices`` = k > 1): the entry's units are split into k equal slices; the first
+  fills like a market entry, slice i at the open of the i-th bar after it (fill reason ``entry_slice``).
+  A position closed before all slices filled cancels the rest.
+* **scale-in** (plan ``scale_in``): a same-direction opportunity while a position is open adds a market
+  order (fill reason ``scale_in``) sized by its own plan, instead of being skipped (``POSITION_OPEN``).
+
+Threat-aware sizing (plan ``threat_scale`` != 1): when a threat of severity >= ``threat_min_sev`` was
+detected in the ``threat_window`` bars up to the opportunity's bar (inclusive), its units are multiplied
+by ``threat_scale`` (the opportunity's reason says ``SIZE_REDUCED_ON_THREAT``).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +49,8 @@ from .workers import (
     ENTRY_LIMIT,
     ENTRY_MARKET,
     HOLD,
+    SEVERITIES,
+    SIZE_AMOUNT,
     SIZE_FRACTION,
     Context,
     Opportunities,
@@ -109,9 +125,17 @@ def simulate(
     s_cap = plan.size_cap.tolist()
     s_dist = plan.size_risk_dist.tolist()
     s_int = plan.integer_units.tolist()
+    p_slices = plan.slices.tolist()
+    p_scale_in = plan.scale_in.tolist()
+    p_tscale = plan.threat_scale.tolist()
+    p_twin = plan.threat_window.tolist()
+    p_tsev = plan.threat_min_sev.tolist()
 
     # ---------------------------------------------------------------- execution rules
-    trails: list[tuple[str, float, np.ndarray | None]] = []
+    # trail rules: (kind, value, array(s)[, activate]) - kind "percent" | "atr" | "levels" (value unused,
+    # arrays = (long stop levels, short stop levels) per bar, used from the previous bar); activate =
+    # None or (target_r, fallback_fraction): trail only once the best price has reached that first target
+    trails: list[tuple] = []
     partial_rules: list[tuple[float, float, bool, float]] = []
     emergency: frozenset[str] | None = None
     for rule in exec_rules:
@@ -161,6 +185,28 @@ def simulate(
             market_flags.append(None)
             episode_tid.append({})
             ledger_idx.append(widx)
+    # threats created so far are the market onsets (all bars); later ones (ledger, vetting) are appended
+    # in non-decreasing bar order as the loop advances
+    n_static = len(threats)
+    sev_rank = [SEVERITIES.index(w.severity) if w.severity in SEVERITIES else 0 for w in threat_workers]
+    static_sorted = sorted(threats[:n_static])
+    static_bars = [t[0] for t in static_sorted]
+    static_sev = [sev_rank[t[1]] for t in static_sorted]
+
+    def recent_threat(bar: int, window: int, min_sev: int) -> bool:
+        """A threat of severity >= min_sev detected in bars [bar - window, bar] (known at bar's close)."""
+        lo = bar - window
+        for k in range(bisect_left(static_bars, lo), bisect_right(static_bars, bar)):
+            if static_sev[k] >= min_sev:
+                return True
+        for t in range(len(threats) - 1, n_static - 1, -1):
+            tb, tw, _ = threats[t]
+            if tb < lo:
+                break
+            if tb <= bar and sev_rank[tw] >= min_sev:
+                return True
+        return False
+
     em_onsets = sorted(set(em_onsets))
     em_onsets_arr = np.asarray(em_onsets, dtype=np.int64)
     ledger_last_day = {w: -(10**9) for w in ledger_idx}
@@ -184,7 +230,11 @@ def simulate(
     stop_dist = math.nan
     best_l = 0.0  # best price since entry, in "long space" (side * price)
     parts: list[tuple[float, float, bool]] = []  # remaining partial targets (level_l, fraction, breakeven)
+    trail_act: list[float] = []  # per trail rule: activation level in long space (-inf: always active)
     t_touch = 0
+    twap_left = 0  # TWAP slices still to fill (at the opens of twap_next, twap_next + 1, ...)
+    twap_units = 0.0
+    twap_next = -1
     pending: tuple[int, int, float, int, int] | None = None  # (opp, type, level, first bar, last bar)
     trades: list[tuple] = []
     fills: list[tuple] = []
@@ -233,7 +283,7 @@ def simulate(
         fills.append((bar, opp, 1 if delta > 0 else -1, abs(delta), price, fee, why))
 
     def exit_units(bar: int, u: float, raw_price: float, why: str) -> None:
-        nonlocal units, side, pos_opp
+        nonlocal units, side, pos_opp, twap_left
         do_fill(bar, -side * u, raw_price, why, pos_opp)
         pnl = side * u * (raw_price - entry_price) - u * entry_price * comm - u * raw_price * comm
         trades.append(
@@ -256,6 +306,46 @@ def simulate(
             intervals.append((entry_bar, bar))
             side = 0
             pos_opp = -1
+            twap_left = 0  # a closed position cancels the TWAP slices not filled yet
+
+    def size_units(j: int, raw_price: float) -> float:
+        """Units for opportunity j at ``raw_price`` (> 0), or 0 with the opportunity marked UNFILLED."""
+        if cash <= 0:
+            status[j] = UNFILLED
+            reason[j] = "INSUFFICIENT_EQUITY"
+            return 0.0
+        per_unit = raw_price * (1.0 + comm)
+        kind = s_kind[j]
+        if kind == SIZE_FRACTION:
+            notional = s_val[j] * cash
+            u = (notional // per_unit) if s_int[j] else notional / per_unit
+        elif kind == SIZE_AMOUNT:
+            notional = min(s_val[j], cash)
+            u = notional / per_unit
+        else:
+            dist = s_dist[j]
+            u = s_val[j] * cash / dist if dist > 0 else 0.0
+            cap = s_cap[j] * cash / per_unit
+            if u > cap:
+                u = cap
+        if p_tscale[j] != 1.0 and recent_threat(obars[j], p_twin[j], p_tsev[j]):
+            u *= p_tscale[j]
+            reason[j] = "SIZE_REDUCED_ON_THREAT"
+        if s_int[j] and kind != SIZE_FRACTION:
+            u = float(math.floor(u))
+        if not u > 0 or not math.isfinite(u):
+            status[j] = UNFILLED
+            reason[j] = "INSUFFICIENT_EQUITY"
+            return 0.0
+        return float(u)
+
+    def add_units(bar: int, j: int, u: float, raw_price: float, why: str) -> None:
+        """Add ``u`` units to the open position (scale-in or a TWAP slice): the entry price becomes the
+        size-weighted average; stops and targets keep the levels set at the first fill."""
+        nonlocal units, entry_price
+        do_fill(bar, side * u, raw_price, why, j)
+        entry_price = (units * entry_price + u * raw_price) / (units + u)
+        units += u
 
     def open_position(bar: int, j: int, raw_price: float, intrabar: bool) -> None:
         nonlocal \
@@ -270,28 +360,25 @@ def simulate(
             stop_dist, \
             best_l, \
             parts, \
+            trail_act, \
+            twap_left, \
+            twap_units, \
+            twap_next, \
             t_touch
         d = odirs[j]
-        if cash <= 0:
-            status[j] = UNFILLED
-            reason[j] = "INSUFFICIENT_EQUITY"
+        u = size_units(j, raw_price)
+        if u <= 0:
             return
-        per_unit = raw_price * (1.0 + comm)
-        if s_kind[j] == SIZE_FRACTION:
-            notional = s_val[j] * cash
-            u = (notional // per_unit) if s_int[j] else notional / per_unit
-        else:
-            dist = s_dist[j]
-            u = s_val[j] * cash / dist if dist > 0 else 0.0
-            cap = s_cap[j] * cash / per_unit
-            if u > cap:
-                u = cap
+        k = p_slices[j]
+        if k > 1:  # TWAP: this is the first of k equal slices; the others fill at the next bars' opens
+            u = u / k
             if s_int[j]:
                 u = float(math.floor(u))
-        if not u > 0 or not math.isfinite(u):
-            status[j] = UNFILLED
-            reason[j] = "INSUFFICIENT_EQUITY"
-            return
+            if not u > 0:
+                status[j] = UNFILLED
+                reason[j] = "INSUFFICIENT_EQUITY"
+                return
+            twap_left, twap_units, twap_next = k - 1, u, bar + 1
         status[j] = TRADED
         side = d
         units = float(u)
@@ -310,6 +397,16 @@ def simulate(
             dist = target_r * stop_dist if stop_dist == stop_dist and stop_dist > 0 else fallback * raw_price
             parts.append((d * raw_price + dist, frac, be))
         parts.sort()
+        trail_act = []
+        for rule in trails:
+            act = rule[3] if len(rule) > 3 else None
+            if act is None:
+                trail_act.append(-math.inf)
+            else:
+                target_r, fallback = act
+                has_stop = stop_dist == stop_dist and stop_dist > 0
+                dist = target_r * stop_dist if has_stop else fallback * raw_price
+                trail_act.append(d * raw_price + dist)
         t_touch = bar + 1 if intrabar else bar
         if intrabar and stop == stop:
             # conservative: an intrabar entry can be stopped out in its own bar
@@ -331,12 +428,18 @@ def simulate(
             seg_hi = hi[a:b]
             prev_best = np.maximum.accumulate(np.concatenate(([best_l], seg_hi)))
             cand = np.full(b - a + 1, -np.inf)
-            for kind, val, atr_arr in trails:
+            for r, (kind, val, arr, *_) in enumerate(trails):
                 if kind == "percent":
                     lv = prev_best - val * np.abs(prev_best)
                 else:
-                    prev_atr = atr_arr[a - 1 : b] if a >= 1 else np.concatenate(([np.nan], atr_arr[:b]))
-                    lv = np.where(np.isnan(prev_atr), -np.inf, prev_best - val * prev_atr)
+                    src = arr if kind == "atr" else arr[0 if d > 0 else 1]
+                    prev = src[a - 1 : b] if a >= 1 else np.concatenate(([np.nan], src[:b]))
+                    if kind == "atr":
+                        lv = np.where(np.isnan(prev), -np.inf, prev_best - val * prev)
+                    else:  # "levels": the previous bar's stop level for this side, as given
+                        lv = np.where(np.isnan(prev), -np.inf, d * prev)
+                if trail_act[r] > -math.inf:
+                    lv = np.where(prev_best >= trail_act[r], lv, -np.inf)
                 cand = np.maximum(cand, lv)
             levels = np.maximum.accumulate(np.maximum(cand, stop_l))
             hit = lo[a : b + 1] <= levels
@@ -413,6 +516,9 @@ def simulate(
     while True:
         D = obars[i] if i < m else n
         H = D if n > D else n - 1
+        slice_bar = twap_next if (side and twap_left > 0 and twap_next <= H) else -1
+        if slice_bar >= 0:
+            H = slice_bar - 1  # bars before the slice first (stops, targets, emergencies)
         if pending is not None:
             pj, ptype, plevel, pfirst, plast = pending
             d = odirs[pj]
@@ -468,12 +574,18 @@ def simulate(
                 continue
         else:
             commit(H)
+        if slice_bar >= 0:  # phase 0 of slice_bar: the next TWAP slice fills at the open
+            add_units(slice_bar, pos_opp, twap_units, o_[slice_bar] * (1.0 + side * slip), "entry_slice")
+            twap_left -= 1
+            twap_next += 1
+            continue
         if n <= D:
             break
         # ------------------------------------------------------------ phase 2 at bar D: decisions
         commit(D)
         exit_why = "emergency_exit" if em_bar == D and side else None
         entry_j = -1
+        add_j = -1
         acted_dir = 0
         while i < m and obars[i] == D:
             j = i
@@ -510,6 +622,10 @@ def simulate(
                     reason[j] = "EMERGENCY_EXIT"
                     continue
                 if d == side:
+                    if p_scale_in[j]:  # scale in: add to the open position (a market order)
+                        acted_dir = d
+                        add_j = j
+                        continue
                     status[j] = SKIPPED
                     reason[j] = "POSITION_OPEN"
                     continue
@@ -530,13 +646,23 @@ def simulate(
                     status[pending[0]] = CANCELLED
                     pending = None
                 entry_j = j
-        if exit_why is None and entry_j < 0:
+        if exit_why is None and entry_j < 0 and add_j < 0:
             continue
         fb = D if at_close else D + 1
         if fb >= n:
-            if entry_j >= 0:
-                status[entry_j] = UNFILLED
-                reason[entry_j] = "END_OF_DATA"
+            for j in (entry_j, add_j):
+                if j >= 0:
+                    status[j] = UNFILLED
+                    reason[j] = "END_OF_DATA"
+            continue
+        if add_j >= 0:
+            if at_close:
+                tc = D
+            px = (c_[D] if at_close else o_[fb]) * (1.0 + side * slip)
+            u = size_units(add_j, px)
+            if u > 0:
+                status[add_j] = TRADED
+                add_units(fb, add_j, u, px, "scale_in")
             continue
         if at_close:
             tc = D  # the close of D is re-marked after these fills

@@ -90,6 +90,11 @@ class Plugin:
     def __repr__(self) -> str:
         return f"{self.name}({self.params.model_dump()})"
 
+    def notes(self, ctx: Context) -> list[str]:
+        """Notes for the result about how this worker behaved on this data (e.g. a TWAP that collapses to one
+        slice on coarse bars).  Default: none."""
+        return []
+
 
 class StandardWorker:
     """Marker mixin (list it first): runs at its implicit place in the pipeline (no ``events`` capability)."""
@@ -185,7 +190,7 @@ class Opportunities(NamedTuple):
 ENTRY_MARKET, ENTRY_LIMIT, ENTRY_STOP = 0, 1, 2
 ENTRY_TYPES = {ENTRY_MARKET: "market", ENTRY_LIMIT: "limit", ENTRY_STOP: "stop"}
 HOLD, CLOSE, REVERSE = 0, 1, 2
-SIZE_FRACTION, SIZE_RISK = 0, 1
+SIZE_FRACTION, SIZE_RISK, SIZE_AMOUNT = 0, 1, 2
 
 
 class PlanDraft:
@@ -198,7 +203,13 @@ class PlanDraft:
     * ``on_opposite``: what an opposite opportunity does to the open position (HOLD, CLOSE, REVERSE);
     * ``size_kind`` (SIZE_FRACTION: ``size_value`` = fraction of equity; SIZE_RISK: ``size_value`` =
       fraction of equity risked over ``size_risk_dist``, the distance the sizer saw), ``size_cap``
-      (max notional as a fraction of equity), ``integer_units``.
+      (max notional as a fraction of equity), ``integer_units``; SIZE_AMOUNT: ``size_value`` = cash
+      amount per entry (capped by the available cash);
+    * ``slices``: a market entry split into this many equal slices over consecutive bars (TWAP; 1 = one
+      fill); ``scale_in``: a same-direction opportunity adds to the open position instead of being skipped;
+    * ``threat_scale`` / ``threat_window`` / ``threat_min_sev``: units x ``threat_scale`` when a threat of
+      severity index >= ``threat_min_sev`` (into SEVERITIES) was detected within ``threat_window`` bars up
+      to the opportunity bar (1.0 = no adjustment).
     """
 
     FIELDS = (
@@ -213,6 +224,11 @@ class PlanDraft:
         "size_cap",
         "size_risk_dist",
         "integer_units",
+        "slices",
+        "scale_in",
+        "threat_scale",
+        "threat_window",
+        "threat_min_sev",
     )
     __slots__ = FIELDS + ("m",)
 
