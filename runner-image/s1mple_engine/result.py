@@ -172,21 +172,24 @@ def compute_metrics(
     n = len(eqx) - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         rets = eqx[1:] / eqx[:-1] - 1.0
-    rets = np.nan_to_num(rets, nan=0.0, posinf=0.0, neginf=-1.0)
+        peak = np.maximum.accumulate(eqx)
+        dd = (1.0 - eqx / peak) * 100.0
+    if not np.isfinite(rets).all():  # equity at or below zero
+        rets = np.nan_to_num(rets, nan=0.0, posinf=0.0, neginf=-1.0)
+        dd = np.where(peak > 0, dd, 100.0)
     ppy = (n - 1) / years if years > 0 and n > 1 else 252.0
     sharpe = sortino = 0.0
     if n >= 2:
-        mean = float(rets.mean())
-        sd = float(rets.std(ddof=1))
+        mean = float(rets.sum()) / n
+        dev = rets - mean
+        sd = math.sqrt(float(dev.dot(dev)) / (n - 1))
         if sd > 1e-15:
             sharpe = mean / sd * math.sqrt(ppy)
-        downside = float(np.sqrt(np.mean(np.minimum(rets, 0.0) ** 2)))
+        neg = np.minimum(rets, 0.0)
+        downside = math.sqrt(float(neg.dot(neg)) / n)
         if downside > 1e-15:
             sortino = mean / downside * math.sqrt(ppy)
     final = float(eqx[-1])
-    peak = np.maximum.accumulate(eqx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, 1.0 - eqx / peak, 1.0) * 100.0
     mdd = float(dd.max())
     span = years if years > 0 else n / ppy
     cagr = 0.0

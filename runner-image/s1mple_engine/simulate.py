@@ -244,11 +244,31 @@ def simulate(
     opp_threats: dict[int, list[int]] = {}
     NH, NL = -Hh, -L  # short positions are scanned in negated ("long") space
 
+    # Equity marking.  Without ledger threats it is lazy: commit() records the (cash, position) step that
+    # holds from bar a on, and one np.repeat builds the whole curve at the end.  Ledger threats need the
+    # equity as it is committed, so with them commit() writes the segment right away.
+    lazy = not ledger_idx
+    seg_start: list[int] = []
+    seg_cash: list[float] = []
+    seg_pos: list[float] = []
+
     def commit(to_bar: int) -> int:
         """Mark equity for bars [tc, to_bar]; ledger threats; returns the first emergency onset bar or -1."""
         nonlocal tc
         a = tc
         if to_bar < a:
+            return -1
+        if lazy:
+            pos = side * units
+            while seg_start and seg_start[-1] >= a:  # re-marked bars (fills at a close) replace old steps
+                seg_start.pop()
+                seg_cash.pop()
+                seg_pos.pop()
+            if not seg_start or seg_cash[-1] != cash or seg_pos[-1] != pos:
+                seg_start.append(a)
+                seg_cash.append(cash)
+                seg_pos.append(pos)
+            tc = to_bar + 1
             return -1
         if units:
             eqx[a + 1 : to_bar + 2] = cash + side * units * C[a : to_bar + 1]
@@ -681,6 +701,9 @@ def simulate(
 
     # ---------------------------------------------------------------- end of data
     commit(n - 1)
+    if lazy:
+        lengths = np.diff(np.append(seg_start, n))
+        eqx[1:] = np.repeat(seg_cash, lengths) + np.repeat(seg_pos, lengths) * C
     if pending is not None:
         status[pending[0]] = UNFILLED
         reason[pending[0]] = "END_OF_DATA"
