@@ -5,7 +5,7 @@ Each dimension is one Optuna parameter holding the CHOICE INDEX (ordinal numeric
 TPE can exploit order; everything else categorical); constrained parameter groups are one parameter per
 member, and a combination that violates ``parameter_constraints`` is told to TPE as infeasible without
 running it.  Runs that fail are told as failed; runs that violate ``constraints`` (min_trades,
-max_drawdown) are told with their violation, so TPE steers away from them (``constraints_func``).
+max_drawdown) are told with their violation (``Trial.set_constraint``), so TPE steers away from them.
 Trials are told in ask order, so the same seed and the same results give the same sequence — which is
 also what makes a resumed bayesian sweep skip the runs it already has.
 """
@@ -70,7 +70,6 @@ class BayesianSearch:
             constant_liar=True,
             multivariate=True,
             n_startup_trials=min(10, max(2, self.max_trials // 5)),
-            constraints_func=lambda t: (t.user_attrs.get("violation", 0.0),),
         )
         self.study = optuna.create_study(
             direction="maximize" if self.direction == Direction.MAXIMIZE else "minimize", sampler=sampler
@@ -99,7 +98,7 @@ class BayesianSearch:
         if record.get("status") != "ok" or not isinstance(value, int | float) or not math.isfinite(value):
             self.study.tell(trial, state=TrialState.FAIL)
             return
-        trial.set_user_attr("violation", _violation(record, self.constraints))
+        trial.set_constraint("violation", _violation(record, self.constraints))
         self.study.tell(trial, float(value))
 
     def run(
@@ -122,7 +121,7 @@ class BayesianSearch:
                 asks += 1
                 digits = self._digits(trial)
                 if digits is None:  # violates parameter_constraints: never run
-                    trial.set_user_attr("violation", 1.0)
+                    trial.set_constraint("violation", 1.0)
                     self.study.tell(trial, 0.0)
                     continue
                 index = self.plan.index_of(digits)

@@ -68,10 +68,12 @@ def engine_validator() -> Callable[[Any], list[str]] | None:
 
 
 def warm_market_data(plan: BasePlan) -> None:
-    """Load the market data in THIS process (the engine caches it), before the workers are forked."""
+    """Import the engine and load the market data in THIS process (the engine caches it), before the
+    workers are forked: they inherit both instead of each importing and parsing on its first run."""
     try:
+        import s1mple_engine.backtest  # noqa: F401
         from s1mple_engine.data import load_market_data
-    except ImportError:  # pragma: no cover
+    except ImportError:  # a broken engine: every run records the error
         return
     op = plan.base_operation
     try:
