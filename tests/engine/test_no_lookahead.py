@@ -10,6 +10,7 @@ context features, opportunity signals and bias, market-threat flags.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,17 @@ def blueprint_with(name: str):
     problems = validate_blueprint(bp)
     if any("no worker in this blueprint publishes it" in p and "on_threat_detected" in p for p in problems):
         parts["threat_workers"] = [_worker("max_drawdown_monitor"), _worker("volatility_spike_detector")]
+        bp = blueprint(**parts)
+        problems = validate_blueprint(bp)
+    # custom events (e.g. adaptive_dca_planner listens to dca_opportunity_scored): add a registered publisher
+    no_publisher = r"listens to '(\w+)' but no worker in this blueprint publishes it"
+    missing = re.findall(no_publisher, "\n".join(problems))
+    for event in sorted(set(missing)):
+        pubs = [c for n, c in all_plugins().items() if event in c.publishes and n not in BROKEN_TEST_PLUGINS]
+        pub = pubs[0]
+        key = f"{pub.category}_workers" if pub.phase is None else pub.phase
+        parts[key] = [_worker(pub.name)] + list(parts.get(key, []))
+    if missing:
         bp = blueprint(**parts)
         problems = validate_blueprint(bp)
     assert problems == [], problems

@@ -16,7 +16,15 @@ class TrailingStopManager(ExecutionWorker):
 
     For a long, the stop during bar t is max(previous stop, highest high from entry to t-1 minus the
     distance); the distance is ``trail_percent`` % of that high, or ``atr_multiplier`` x ATR[t-1] when
-    set.  The entry bar uses the fill price as the best price.  Mirrored for shorts."""
+    set.  The entry bar uses the fill price as the best price.  Mirrored for shorts.
+
+    ``trail_by_structure``: instead of a distance, the stop trails the market structure: for a long, the
+    latest confirmed swing low as known at the close of t-1 (swing length ``swing_length``; a swing is
+    confirmed ``swing_length`` bars after its pivot) minus ``structure_buffer_atr`` x ATR[t-1]; for a
+    short the latest swing high plus the buffer.
+    ``trail_after_first_target``: trailing starts only once the best price since entry (up to t-1) has
+    reached the first target, ``first_target_r`` x the planned stop distance from the fill (the
+    ``partial_profit_taker``'s default target), or ``fallback_target_percent`` % without a stop."""
 
     name = "trailing_stop_manager"
     subtype = "trailing_stop"
@@ -30,12 +38,38 @@ class TrailingStopManager(ExecutionWorker):
             None, gt=0, le=50, description="if set: trail distance in ATRs instead"
         )
         atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (with atr_multiplier)")
+        trail_after_first_target: bool = Field(
+            False, description="start trailing only after the best price reached the first target"
+        )
+        first_target_r: float = Field(
+            1.0, gt=0, le=100, description="first target in multiples of the stop distance (R)"
+        )
+        fallback_target_percent: float = Field(
+            2.0, gt=0, le=100, description="first target, percent from the fill, when no stop is planned"
+        )
+        trail_by_structure: bool = Field(
+            False, description="trail behind the latest confirmed swing low (high) instead of a distance"
+        )
+        swing_length: int = Field(
+            3, ge=1, le=100, description="bars each side of a swing (with trail_by_structure)"
+        )
+        structure_buffer_atr: float = Field(
+            0.0, ge=0, le=20, description="buffer beyond the swing, in ATRs (with trail_by_structure)"
+        )
 
     def configure(self, ctx: Context) -> dict[str, Any]:
         p = self.params
+        act = (p.first_target_r, p.fallback_target_percent / 100.0) if p.trail_after_first_target else None
+        if p.trail_by_structure:
+            from .structure import swings
+
+            s = swings(ctx, p.swing_length)
+            buf = p.structure_buffer_atr * ctx.atr(p.atr_period) if p.structure_buffer_atr else 0.0
+            levels = (s["last_swing_low"] - buf, s["last_swing_high"] + buf)
+            return {"trail": ("levels", 0.0, levels, act)}
         if p.atr_multiplier is not None:
-            return {"trail": ("atr", p.atr_multiplier, ctx.atr(p.atr_period))}
-        return {"trail": ("percent", p.trail_percent / 100.0, None)}
+            return {"trail": ("atr", p.atr_multiplier, ctx.atr(p.atr_period), act)}
+        return {"trail": ("percent", p.trail_percent / 100.0, None, act)}
 
 
 @register
@@ -43,7 +77,9 @@ class PartialProfitTaker(ExecutionWorker):
     """Take ``fraction`` of the position off at ``target_r`` x the stop distance (R) from the fill, once;
     optionally move the stop to the entry price (breakeven) from the next bar.
 
-    Without a planned stop the target is ``fallback_target_percent`` % from the fill."""
+    Without a planned stop the target is ``fallback_target_percent`` % from the fill.
+    ``take_50_percent_at_first_target`` (the design document's spelling) takes exactly 50 % at that first
+    target, whatever ``fraction`` says."""
 
     name = "partial_profit_taker"
     subtype = "partial_exit"
@@ -58,12 +94,15 @@ class PartialProfitTaker(ExecutionWorker):
             True, description="after the partial exit, stop at the entry price"
         )
         fallback_target_percent: float = Field(2.0, gt=0, le=100, description="target, percent, when no stop")
+        take_50_percent_at_first_target: bool = Field(
+            False, description="take 50 % off at the first target (target_r), overriding fraction"
+        )
 
     def configure(self, ctx: Context) -> dict[str, Any]:
         p = self.params
-        return {
-            "partial": (p.target_r, p.fraction, p.move_stop_to_breakeven, p.fallback_target_percent / 100.0)
-        }
+        fraction = 0.5 if p.take_50_percent_at_first_target else p.fraction
+        fallback = p.fallback_target_percent / 100.0
+        return {"partial": (p.target_r, fraction, p.move_stop_to_breakeven, fallback)}
 
 
 @register
