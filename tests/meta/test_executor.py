@@ -107,7 +107,8 @@ CTRL_C_SCRIPT = textwrap.dedent(
 
     with ParallelRunService(max_workers=2, run_fn=slow) as svc:
         s = svc.run([{"run_id": f"{i:016x}", "index": i} for i in range(200)], on_record)
-    print("summary", json.dumps({"interrupted": s.interrupted, "completed": s.completed, "got": len(got)}), flush=True)
+    info = {"interrupted": s.interrupted, "completed": s.completed, "got": len(got)}
+    print("summary", json.dumps(info), flush=True)
     """
 )
 

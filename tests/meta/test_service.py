@@ -7,11 +7,11 @@ import os
 
 import pandas as pd
 import pytest
-from s1mple_engine.runs import read_records
-from s1mple_engine.store import FileStore, StoreError
 
 from s1mple.meta.planner import plan_file
 from s1mple.meta.service import Sweep
+from s1mple_engine.runs import read_records
+from s1mple_engine.store import FileStore, StoreError
 
 from .conftest import fake_run, write_spec
 from .test_planner import MA_GRID
@@ -49,7 +49,11 @@ def test_outputs_of_an_optimization(base_dir, exec_log):
     assert o.summary.completed == 640 and o.skipped == 0
     store = FileStore(out)
     manifest = store.get_json("manifest.json")
-    assert manifest["total"] == 640 and manifest["plan_id"] == plan.plan_id and manifest["kind"] == "optimization"
+    assert (
+        manifest["total"] == 640
+        and manifest["plan_id"] == plan.plan_id
+        and manifest["kind"] == "optimization"
+    )
     lines = store.get_bytes("manifest.jsonl").decode().splitlines()
     assert len(lines) == 640 and json.loads(lines[5])["index"] == 5
     result = store.get_json("result.json")
@@ -61,7 +65,9 @@ def test_outputs_of_an_optimization(base_dir, exec_log):
     assert result["infeasible_runs"] == sum(1 for f in range(5, 30) for s in range(10, 69, 2) if s - f > 40)
     frame = pd.read_parquet(out / "results.parquet")
     assert len(frame) == 640 and frame.iloc[0]["run_id"] == best["run_id"]
-    assert {"ma_crossover.fast", "ma_crossover.slow", "sharpe_ratio", "feasible", "run_id", "error"} <= set(frame)
+    assert {"ma_crossover.fast", "ma_crossover.slow", "sharpe_ratio", "feasible", "run_id", "error"} <= set(
+        frame
+    )
     assert len(pd.read_csv(out / "results.csv")) == 640
     assert len(set(executed(exec_log))) == 640
 
@@ -107,10 +113,17 @@ def test_failed_runs_are_kept_unless_retry_failed(base_dir, exec_log):
 
 
 def test_random_search_runs_the_sample(base_dir, exec_log):
-    spec = write_spec(base_dir, MA_GRID.replace("  parameter_space:", "  search: {strategy: random, max_trials: 25, seed: 3}\n  parameter_space:"))
+    spec = write_spec(
+        base_dir,
+        MA_GRID.replace(
+            "  parameter_space:", "  search: {strategy: random, max_trials: 25, seed: 3}\n  parameter_space:"
+        ),
+    )
     plan = plan_file(spec)
     o = sweep(plan, base_dir / "out")
-    assert o.summary.completed == 25 and o.result["planned_runs"] == 25 and o.result["total_combinations"] == 640
+    assert (
+        o.summary.completed == 25 and o.result["planned_runs"] == 25 and o.result["total_combinations"] == 640
+    )
     assert sorted(r["index"] for r in o.result["results"]) == list(plan.planned_indices())
 
 
@@ -168,12 +181,25 @@ def test_variant_test_saves_curves_and_comparison(base_dir):
     r = o.result
     assert r["total_variants"] == 2 and r["successful_runs"] == 2
     assert [x["variant_name"] for x in r["results"]] == ["baseline", "atr exits/v2"]
-    assert set(r["comparative_analysis"]) == {"best_sharpe", "best_return", "lowest_drawdown", "most_trades", "most_defensive"}
+    assert set(r["comparative_analysis"]) == {
+        "best_sharpe",
+        "best_return",
+        "lowest_drawdown",
+        "most_trades",
+        "most_defensive",
+    }
     keys = FileStore(out).list_keys("curves/")
-    assert keys == ["curves/atr_exits_v2.monthly.parquet", "curves/atr_exits_v2.parquet",
-                    "curves/baseline.monthly.parquet", "curves/baseline.parquet"]
+    assert keys == [
+        "curves/atr_exits_v2.monthly.parquet",
+        "curves/atr_exits_v2.parquet",
+        "curves/baseline.monthly.parquet",
+        "curves/baseline.parquet",
+    ]
     curve = pd.read_parquet(out / "curves/baseline.parquet")
-    assert list(curve.columns) == ["timestamp", "equity", "drawdown"] and list(curve["equity"]) == [100.0, 101.0]
+    assert list(curve.columns) == ["timestamp", "equity", "drawdown"] and list(curve["equity"]) == [
+        100.0,
+        101.0,
+    ]
     assert r["results"][1]["curves"] == "curves/atr_exits_v2.parquet"
     # no curves inside the stored records
     assert all("curves" not in rec for rec in read_records(FileStore(out)))
@@ -184,8 +210,15 @@ def test_unreachable_store_fails_before_running(base_dir, exec_log, monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     plan = plan_file(write_spec(base_dir, MA_GRID))
     with pytest.raises(StoreError, match="127.0.0.1:9"):
-        Sweep(plan, out="s3://results/x", endpoint_url="http://127.0.0.1:9", run_fn=logging_fake,
-              validator=False, warm=False, progress=False).run()
+        Sweep(
+            plan,
+            out="s3://results/x",
+            endpoint_url="http://127.0.0.1:9",
+            run_fn=logging_fake,
+            validator=False,
+            warm=False,
+            progress=False,
+        ).run()
     assert executed(exec_log) == []
 
 
@@ -200,9 +233,37 @@ def test_results_kept_locally_when_the_store_fails_mid_sweep(base_dir, exec_log,
             super().put_bytes(key, data)
 
     fallback = FileStore(base_dir / "local")
-    s = Sweep(plan, out=str(base_dir / "remote"), run_fn=logging_fake, validator=False, warm=False, progress=False)
+    s = Sweep(
+        plan, out=str(base_dir / "remote"), run_fn=logging_fake, validator=False, warm=False, progress=False
+    )
     s.store = Flaky(base_dir / "remote")
     s.fallback = fallback
     o = s.run()
     assert o.fallback and len(read_records(fallback)) == 640
     assert o.result["successful_runs"] == 640
+
+
+@pytest.mark.cluster
+def test_sweep_to_s3_and_resume(kube_cluster, s3_bucket, s3_client, base_dir, exec_log, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", kube_cluster.s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", kube_cluster.s3_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", kube_cluster.s3_secret_key)
+    monkeypatch.setenv("AWS_REGION", kube_cluster.s3_region)
+    monkeypatch.chdir(base_dir)
+    plan = plan_file(write_spec(base_dir, MA_GRID))
+    out = f"s3://{s3_bucket}/sweeps/ma"
+    first = sweep(plan, out)
+    assert first.summary.completed == 640 and first.location == f"s3://{s3_bucket}/sweeps/ma"
+    keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    assert {
+        "sweeps/ma/manifest.json",
+        "sweeps/ma/manifest.jsonl",
+        "sweeps/ma/result.json",
+        "sweeps/ma/results.parquet",
+    } <= keys
+    assert any(k.startswith("sweeps/ma/results/") and k.endswith(".jsonl") for k in keys)
+    assert not (base_dir / "runs").exists()  # nothing needed the local fallback
+    exec_log.write_text("")
+    again = sweep(plan, out)
+    assert again.skipped == 640 and executed(exec_log) == []
+    assert again.result["best_configuration"] == first.result["best_configuration"]
