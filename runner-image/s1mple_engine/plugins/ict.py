@@ -63,11 +63,12 @@ class LiquidityTargetExit(PlanningWorker):
 
     Stop for a long: ``stop_below_order_block`` and an active bullish order block below the close -> its
     low; otherwise the last confirmed swing low below the close; minus ``stop_buffer_atr`` x ATR.  Without
-    either (warm-up) the stop is ``fallback_stop_atr`` x ATR.  Target for a long, with
-    ``target_opposite_liquidity``: the active buy-side pool (equal highs) above the close, else the last
-    confirmed swing high above it, if at least ``min_reward_risk`` x the stop distance away; otherwise
-    (or without ``target_opposite_liquidity``) ``risk_reward_ratio`` x the stop distance.  Shorts mirror
-    (bearish order block high, swing high, sell-side pool)."""
+    either the stop is ``fallback_stop_atr`` x ATR (``fallback_stop_percent`` % of the close while the ATR
+    is still warming up, and the buffer is 0 then): every opportunity gets a stop and a target.
+    Target for a long, with ``target_opposite_liquidity``: the active buy-side pool (equal highs) above
+    the close, else the last confirmed swing high above it, if at least ``min_reward_risk`` x the stop
+    distance away; otherwise (or without ``target_opposite_liquidity``) ``risk_reward_ratio`` x the stop
+    distance.  Shorts mirror (bearish order block high, swing high, sell-side pool)."""
 
     name = "liquidity_target_exit"
     subtype = "structure_exit"
@@ -87,6 +88,9 @@ class LiquidityTargetExit(PlanningWorker):
         fallback_stop_atr: float = Field(
             2.0, gt=0, le=50, description="stop distance in ATRs when no structure level is below (above)"
         )
+        fallback_stop_percent: float = Field(
+            1.0, gt=0, le=50, description="stop distance, percent of the close, during the ATR warm-up"
+        )
         risk_reward_ratio: float = Field(
             2.0, gt=0, le=100, description="target / stop distance when no liquidity target is used"
         )
@@ -99,6 +103,8 @@ class LiquidityTargetExit(PlanningWorker):
         t, d, ref = opps.bars, opps.dirs.astype(float), opps.ref
         s = swings(ctx, p.swing_length)
         atr = ctx.atr(p.atr_period)[t]
+        atr_stop = np.where(np.isnan(atr), ref * p.fallback_stop_percent / 100.0, p.fallback_stop_atr * atr)
+        atr = np.nan_to_num(atr)
         long = d > 0
         swing_stop = np.where(long, s["last_swing_low"][t], s["last_swing_high"][t])
         with np.errstate(invalid="ignore"):
@@ -108,7 +114,7 @@ class LiquidityTargetExit(PlanningWorker):
                 ob_level = np.where(long, ob["bull_ob_bottom"][t], ob["bear_ob_top"][t])
                 level = np.where(d * (ref - ob_level) > 0, ob_level, level)
             stop = d * (ref - level) + p.stop_buffer_atr * atr
-            stop = np.where(np.isnan(level), p.fallback_stop_atr * atr, stop)
+            stop = np.where(np.isnan(level), atr_stop, stop)
             tp = p.risk_reward_ratio * stop
             if p.target_opposite_liquidity:
                 liq = liquidity(ctx, p.swing_length, p.tolerance_atr, p.atr_period)
