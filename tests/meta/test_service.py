@@ -267,3 +267,39 @@ def test_sweep_to_s3_and_resume(kube_cluster, s3_bucket, s3_client, base_dir, ex
     again = sweep(plan, out)
     assert again.skipped == 640 and executed(exec_log) == []
     assert again.result["best_configuration"] == first.result["best_configuration"]
+
+
+def test_results_of_slow_runs_are_written_before_the_next_run_finishes(base_dir, monkeypatch):
+    """Each finished run is stored within the flush delay even when no other run finishes meanwhile."""
+    import time
+
+    out = base_dir / "out"
+    monkeypatch.setenv("S1MPLE_TEST_OUT", str(out))
+
+    def slow(payload):
+        stored = len(read_records(FileStore(os.environ["S1MPLE_TEST_OUT"])))
+        time.sleep(0.4)
+        rec = fake_run(payload)
+        rec["metrics"]["stored_before"] = stored
+        return rec
+
+    spec = write_spec(
+        base_dir,
+        MA_GRID.replace("fast: {start: 5, end: 29, step: 1}", "fast: {values: [5]}").replace(
+            "slow: {start: 10, end: 68, step: 2}", "slow: {start: 10, end: 16, step: 1}"
+        ),
+    )
+    plan = plan_file(spec)
+    o = Sweep(
+        plan,
+        out=str(out),
+        run_fn=slow,
+        validator=False,
+        warm=False,
+        progress=False,
+        max_workers=1,
+        flush_delay=0.1,
+    ).run()
+    seen = [r["metrics"]["stored_before"] for r in sorted(o.result["results"], key=lambda r: r["index"])]
+    # one worker runs them in order: when run k starts, runs 0..k-2 are stored (k-1 may be in flight)
+    assert all(n >= k - 1 for k, n in enumerate(seen)), seen

@@ -311,9 +311,11 @@ class ParallelRunService:
         payloads: Iterable[Any],
         on_record: Callable[[dict[str, Any]], None],
         progress: Progress | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> RunSummary:
         """Run every payload (or work item, with ``resolve``); ``on_record(record)`` is called in this
-        process for each finished run, in completion order.  Returns a summary; never raises for a run's
+        process for each finished run, in completion order; ``on_tick()`` at least every half second (e.g.
+        to flush pending results while runs are slow).  Returns a summary; never raises for a run's
         failure."""
         queue: deque[Any] = deque(payloads)
         summary = RunSummary(submitted=len(queue))
@@ -324,7 +326,7 @@ class ParallelRunService:
         summary.workers = len(self.workers)
         previous = _install_sigterm()
         try:
-            self._loop(queue, on_record, progress, summary)
+            self._loop(queue, on_record, progress, summary, on_tick)
         except KeyboardInterrupt:
             summary.interrupted = True
             self.terminate()
@@ -348,7 +350,12 @@ class ParallelRunService:
             summary.failed += 1
 
     def _loop(
-        self, queue: deque, on_record: Callable, progress: Progress | None, summary: RunSummary
+        self,
+        queue: deque,
+        on_record: Callable,
+        progress: Progress | None,
+        summary: RunSummary,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         def deliver(record: dict[str, Any]) -> None:
             self._account(record, summary)
@@ -368,7 +375,7 @@ class ParallelRunService:
             busy = [w for w in self.workers if w.inflight]
             if not busy:
                 return
-            timeout = 0.5
+            timeout = 0.5 if on_tick is None else 0.1
             if self.timeout:
                 now = time.monotonic()
                 timeout = min(timeout, max(0.0, min(w.started + self.timeout for w in busy) - now))
@@ -393,6 +400,8 @@ class ParallelRunService:
                         self._replace(w, queue, "timeout", deliver)
             if progress:
                 progress.tick()
+            if on_tick is not None:
+                on_tick()
 
     def _replace(self, w: _Worker, queue: deque, status: str, deliver: Callable) -> None:
         """Kill a stuck/dead worker, record its current run, requeue the rest of its chunk, fork anew."""

@@ -235,6 +235,11 @@ class Sweep:
         writer = RecordWriter(self.store, fallback=self.fallback, max_delay=self.flush_delay)
         results: dict[str, dict[str, Any]] = {}
         on_record = self._on_record_factory(writer, results)
+
+        def flush_due() -> None:  # results of slow runs are written within max_delay, not at the next one
+            if writer.due():
+                writer.flush()
+
         if isinstance(plan, VariantPlan):
             self.variant_files = unique_names([v.name for v in plan.config.variants])
         bayesian = (
@@ -261,7 +266,7 @@ class Sweep:
                         on_record(record)
                         batch[record["run_id"]] = results[record["run_id"]]
 
-                    s = svc.run(payloads, collect, None)
+                    s = svc.run(payloads, collect, None, on_tick=flush_due)
                     _merge_summary(summary, s)
                     for r in batch.values():
                         if progress:
@@ -322,7 +327,7 @@ class Sweep:
                         f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}"
                     )
                 progress = self._progress(len(run_ids), skipped)
-                summary = svc.run(todo, on_record, progress)
+                summary = svc.run(todo, on_record, progress, on_tick=flush_due)
         finally:
             svc.terminate() if summary.interrupted else svc.close()
             writer.flush()
