@@ -125,6 +125,7 @@ def test_worker_selection(base_dir):
         {"plugin": "rsi_reversal", "subtype": "momentum_signal", "params": {"period": 7}},
     ]
     assert a["labels"] == {"selection:opportunity_workers": "technical_pattern"}
+    assert b["configuration"] == {"ma_crossover": {"fast": 10, "slow": 30}, "rsi_reversal": {"period": 7}}
 
 
 def test_planning_variants_with_ranges(base_dir):
@@ -229,6 +230,7 @@ def test_worker_variants_are_merged_overrides(base_dir):
     assert a["threat_workers"][0]["plugin"] == "max_drawdown_monitor"
     assert b["threat_workers"] == []
     assert plan.payload(0)["labels"] == {"worker_variant": "implicit"}
+    assert plan.payload(0)["configuration"] == {"simple_dca_planner": {}}
 
 
 def test_all_dimensions_multiply_and_params_apply_last(base_dir):

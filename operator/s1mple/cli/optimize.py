@@ -141,7 +141,8 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
             print(top_table(outcome.frame, t.primary_metric, top, t.secondary_metrics), file=out)
         best = r.get("best_configuration")
         if best:
-            print(f"\nbest: run {best['run_id']} {json.dumps(best['configuration'])}", file=out)
+            choices = "".join(f"{k}={v} " for k, v in best["worker_configuration"].items())
+            print(f"\nbest: run {best['run_id']} {choices}{json.dumps(best['configuration'])}", file=out)
         else:
             print("\nbest: none (no feasible run with a value of the primary metric)", file=out)
     else:

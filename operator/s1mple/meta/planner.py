@@ -503,9 +503,13 @@ class OptimizationPlan(BasePlan):
             choice = dim.choices[d]  # type: ignore[attr-defined]
             if dim.kind == "worker_variant":
                 bp = merge_override_data(bp, choice)
+                for w in _override_workers(choice):
+                    planning_conf[w["plugin"]] = dict(w.get("params") or {})
             elif dim.kind == "selection":
                 cat, phase, workers = choice
                 bp = set_workers(bp, cat, phase, [dict(w, params=dict(w["params"])) for w in workers])
+                for w in workers:
+                    planning_conf[w["plugin"]] = dict(w["params"])
             elif dim.kind == "planning":
                 cat, phase, worker = choice
                 bp = set_workers(bp, cat, phase, [dict(worker, params=dict(worker["params"]))])
@@ -695,6 +699,18 @@ class OptimizationPlan(BasePlan):
             picks = self.sample_indices(samples)
         out["samples"] = [_sample(self.payload(i)) for i in picks] if self.total else []
         return out
+
+
+def _override_workers(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every worker entry named in override data (any category or phase)."""
+    out: list[dict[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            out += [w for w in value if isinstance(w, dict) and "plugin" in w]
+        elif isinstance(value, dict) and key in PHASED_CATEGORIES:
+            for workers in value.values():
+                out += [w for w in workers or [] if isinstance(w, dict) and "plugin" in w]
+    return out
 
 
 def _sample(payload: dict[str, Any]) -> dict[str, Any]:
