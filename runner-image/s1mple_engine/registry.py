@@ -168,7 +168,7 @@ def describe(cls: type[Plugin]) -> dict[str, Any]:
         "phase": cls.phase,
         "subtype": cls.subtype,
         "worker_type": cls.worker_type,
-        "description": doc.split("\n\n")[0].replace("\n", " ").strip(),
+        "description": " ".join(doc.split("\n\n")[0].split()),
         "params": describe_params(cls.Params),
         "capabilities": cls.capabilities(),
         "triggers": list(cls.triggers),
