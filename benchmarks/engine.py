@@ -7,6 +7,11 @@
 3. The full five-category pipeline (3 context, 2 opportunity, 2 threat, entry/exit/size planning,
    trailing + partial + emergency execution) over 100,000 hourly bars.  Target <= 2 s.
 4. ``s1mple run --json`` process cold start to result.  Target <= 1.5 s.
+5. The ICT pipeline (config/operations/ict_smc_backtest.yaml: swings, order blocks, liquidity, FVG entries
+   with limit orders, liquidity exits, risk sizing, drawdown threat) over 100,000 hourly bars, and the same
+   with the robustness test's threat-aware + aggressive-management additions (volatility threat,
+   adaptive sizer, 50 % partials, structure trailing after the first target, emergency exits).  Target
+   <= 2 s.
 
 Usage: python benchmarks/engine.py [--repeat N] [--quick]
 """
@@ -199,6 +204,49 @@ def main() -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
     report("4. `s1mple run --json` process, cold start to result", *timeit(cli, max(3, rep // 2)), target=1.5)
+
+    # 5. the ICT pipeline over 100k bars
+    from s1mple_engine.backtest import operation_blueprint
+
+    ict_op = load_operation(ROOT / "config/operations/ict_smc_backtest.yaml")
+    ict = operation_blueprint(ict_op)
+    aware = ict.model_dump()
+    aware["threat_workers"].append(
+        {"plugin": "volatility_spike_detector", "params": {"volatility_threshold_percentile": 95}}
+    )
+    aware["planning_workers"]["size_planning"] = [
+        {"plugin": "adaptive_risk_sizer", "params": {"base_risk_percent": 1.0, "max_position_fraction": 5.0}}
+    ]
+    aware["execution_workers"] = {
+        "position_management": [
+            {"plugin": "partial_profit_taker", "params": {"take_50_percent_at_first_target": True}},
+            {
+                "plugin": "trailing_stop_manager",
+                "params": {"trail_after_first_target": True, "trail_by_structure": True},
+            },
+        ],
+        "risk_safety": [{"plugin": "emergency_exit_agent"}],
+    }
+    aware_bp = Blueprint.model_validate(aware)
+    for label, bp in (("ICT pipeline", ict), ("ICT + threat-aware + aggressive management", aware_bp)):
+
+        def ict_cold(bp=bp):
+            features.clear_memo()
+            return run_backtest(ict_op, bp, big, curves=False)
+
+        r = ict_cold()
+        c = r.causality
+        print(
+            f"5. {label}, {len(big):,} bars: {r.metrics.total_trades} trades, "
+            f"{c.opportunities_detected} opportunities, {c.opportunities_rejected} rejected, "
+            f"{c.threats_detected} threats"
+        )
+        report(f"5. {label}, cold memo", *timeit(ict_cold, max(3, rep // 4)), target=2.0)
+        report(
+            f"5. {label}, warm memo",
+            *timeit(lambda bp=bp: run_backtest(ict_op, bp, big, curves=False), max(3, rep // 4)),
+            target=2.0,
+        )
 
 
 if __name__ == "__main__":
