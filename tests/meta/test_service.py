@@ -303,3 +303,23 @@ def test_results_of_slow_runs_are_written_before_the_next_run_finishes(base_dir,
     seen = [r["metrics"]["stored_before"] for r in sorted(o.result["results"], key=lambda r: r["index"])]
     # one worker runs them in order: when run k starts, runs 0..k-2 are stored (k-1 may be in flight)
     assert all(n >= k - 1 for k, n in enumerate(seen)), seen
+
+
+def test_variants_resolving_to_the_same_backtest_run_once_and_share_curves(base_dir, exec_log):
+    spec = write_spec(
+        base_dir,
+        VARIANTS
+        + """\
+    - name: same_as_baseline
+      overrides:
+        operator_overrides:
+          OpportunityOperator: {execution_strategy: PARALLEL}
+""",
+    )
+    plan = plan_file(spec)
+    o = sweep(plan, base_dir / "out", run_fn=fake_variant)
+    assert o.summary.completed == 2
+    by_name = {r["variant_name"]: r for r in o.result["results"]}
+    assert by_name["same_as_baseline"]["run_id"] == by_name["baseline"]["run_id"]
+    assert by_name["same_as_baseline"]["status"] == "ok"
+    assert by_name["same_as_baseline"]["curves"] == by_name["baseline"]["curves"] == "curves/baseline.parquet"

@@ -234,6 +234,12 @@ class OptimizationPlan(BasePlan):
         self._build_dimensions()
         self._sizes = [d.size for d in self.dims]
         self.total = product(self._sizes)
+        if self.total == 0:
+            empty = [d.name for d in self.dims if d.size == 0]
+            raise ConfigError(
+                f"no run left: parameter_constraints exclude every combination of {', '.join(empty)}",
+                source,
+            )
         self.structural = [k for k, d in enumerate(self.dims) if d.structural]
         self.param_dims = [k for k, d in enumerate(self.dims) if not d.structural]
         self._cache: OrderedDict[tuple[int, ...], tuple[dict, dict]] = OrderedDict()

@@ -386,10 +386,17 @@ class Sweep:
                 {"name": v.name, "description": v.description, "run_id": plan.payload(i)["run_id"]}
                 for i, v in enumerate(plan.config.variants)
             ]
+            files = self.variant_files or unique_names([v["name"] for v in variants])
             for v in variants:
-                key = f"curves/{self.variant_files.get(v['name'], v['name'])}.parquet"
+                key = f"curves/{files[v['name']]}.parquet"
                 if v["name"] not in self.curve_keys and self.store.exists(key):
                     self.curve_keys[v["name"]] = key
+            by_run = {
+                v["run_id"]: self.curve_keys[v["name"]] for v in variants if v["name"] in self.curve_keys
+            }
+            for v in variants:  # variants that resolve to the same backtest share its run and curves
+                if v["name"] not in self.curve_keys and v["run_id"] in by_run:
+                    self.curve_keys[v["name"]] = by_run[v["run_id"]]
             cc = plan.config.comparison_config
             result = aggregation.variant_result(
                 test_id=plan.plan_id,
