@@ -54,6 +54,23 @@ def test_fvg_entry_detector_fires_at_the_gap_with_bp_units():
     assert signals("fvg_entry_detector", d, min_gap_size=500.0)[0] == []  # 500 bp = 0.6: too big
 
 
+def test_fvg_entry_detector_swing_structure_break():
+    from .test_structure import HIGHS, rising_rows
+
+    d = bars(rising_rows(HIGHS))  # bullish swing breaks (BOS) at 10 and 17, no bearish ones
+    plain, _ = signals("fvg_entry_detector", d, min_gap_size=1.0)
+    assert plain == [(3, 1), (5, -1), (10, 1), (12, -1), (17, 1)]
+    swing, _ = signals(
+        "fvg_entry_detector",
+        d,
+        min_gap_size=1.0,
+        require_structure_break=True,
+        structure_mode="swing",
+        swing_length=2,
+    )
+    assert swing == [(10, 1), (17, 1)]  # the gap at 3 broke no confirmed swing: there was none yet
+
+
 # ------------------------------------------------------------------------------------------ breakout
 
 

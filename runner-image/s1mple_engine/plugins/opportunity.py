@@ -66,6 +66,11 @@ class FvgEntryDetector(OpportunityWorker):
     A bullish FVG completes at bar t when low[t] > high[t-2] (the gap between candle t-2's high and
     candle t's low, left by the displacement candle t-1); bearish when high[t] < low[t-2].  Gap size is
     measured in basis points of close[t-1] (1 bp = 0.01 %).  Metadata: ``gap_top``, ``gap_bottom``.
+
+    ``require_structure_break``: ``structure_mode: range`` (default) wants close[t] beyond the high (low)
+    of the ``structure_lookback`` bars before the gap; ``structure_mode: swing`` wants the ICT definition,
+    a break of a confirmed swing (``swing_structure``, length ``swing_length``) by one of the gap's three
+    candles.
     """
 
     name = "fvg_entry_detector"
@@ -86,7 +91,15 @@ class FvgEntryDetector(OpportunityWorker):
             False, description="also require the displacement candle's volume >= volume_factor x its average"
         )
         structure_lookback: int = Field(
-            10, ge=2, le=500, description="bars before the gap that define structure"
+            10, ge=2, le=500, description="bars before the gap that define structure (structure_mode range)"
+        )
+        structure_mode: Literal["range", "swing"] = Field(
+            "range",
+            description="range: close beyond the structure_lookback bars' high/low; swing: a swing-based "
+            "break of structure (BOS) in one of the gap's three candles",
+        )
+        swing_length: int = Field(
+            3, ge=1, le=100, description="bars each side of a swing (structure_mode swing)"
         )
         volume_factor: float = Field(
             1.5, gt=0, le=20, description="volume multiple of the volume_lookback average"
@@ -111,7 +124,16 @@ class FvgEntryDetector(OpportunityWorker):
             thr = max(p.min_gap_size, 1e-12)
             bull = bull_gap >= thr
             bear = bear_gap >= thr
-            if p.require_structure_break:
+            if p.require_structure_break and p.structure_mode == "swing":
+                from .structure import swings
+
+                s = swings(ctx, p.swing_length)
+                # the displacement broke structure: a bullish (bearish) BOS at bar t-2, t-1 or t
+                bos_b = s["bos_bull"].astype(float)
+                bos_s = s["bos_bear"].astype(float)
+                bull &= (bos_b + F.shift(bos_b, 1, 0.0) + F.shift(bos_b, 2, 0.0)) > 0
+                bear &= (bos_s + F.shift(bos_s, 1, 0.0) + F.shift(bos_s, 2, 0.0)) > 0
+            elif p.require_structure_break:
                 # structure: the L bars before the gap's first candle (t-2): indexes t-2-L .. t-3
                 hh = F.shift(
                     ctx.memo(
