@@ -67,10 +67,11 @@ class FvgEntryDetector(OpportunityWorker):
     candle t's low, left by the displacement candle t-1); bearish when high[t] < low[t-2].  Gap size is
     measured in basis points of close[t-1] (1 bp = 0.01 %).  Metadata: ``gap_top``, ``gap_bottom``.
 
-    ``require_structure_break``: ``structure_mode: range`` (default) wants close[t] beyond the high (low)
-    of the ``structure_lookback`` bars before the gap; ``structure_mode: swing`` wants the ICT definition,
-    a break of a confirmed swing (``swing_structure``, length ``swing_length``) by one of the gap's three
-    candles.
+    ``require_structure_break``: with ``structure_mode: swing`` (default, the ICT definition) one of the
+    gap's three candles broke structure: a close beyond a confirmed swing (``swing_structure``, length
+    ``swing_length``; a swing is confirmed ``swing_length`` bars after its pivot); with
+    ``structure_mode: range``, close[t] is beyond the high (low) of the ``structure_lookback`` bars before
+    the gap.
     """
 
     name = "fvg_entry_detector"
@@ -85,7 +86,7 @@ class FvgEntryDetector(OpportunityWorker):
         )
         require_structure_break: bool = Field(
             False,
-            description="also require close[t] beyond the high (low) of the previous structure_lookback bars",
+            description="also require a break of structure by the gap's candles (see structure_mode)",
         )
         require_volume_confirmation: bool = Field(
             False, description="also require the displacement candle's volume >= volume_factor x its average"
@@ -93,8 +94,8 @@ class FvgEntryDetector(OpportunityWorker):
         structure_lookback: int = Field(
             10, ge=2, le=500, description="bars before the gap that define structure (structure_mode range)"
         )
-        structure_mode: Literal["range", "swing"] = Field(
-            "range",
+        structure_mode: Literal["swing", "range"] = Field(
+            "swing",
             description="range: close beyond the structure_lookback bars' high/low; swing: a swing-based "
             "break of structure (BOS) in one of the gap's three candles",
         )
