@@ -314,3 +314,10 @@ def test_partial_profit_taker_takes_50_percent_at_the_first_target():
     assert first.exit_reason == "partial_take_profit" and first.exit_price == pytest.approx(11.55)
     assert first.size == pytest.approx(rest.size)  # 50 %, not 30 %
     assert rest.exit_reason == "breakeven_stop" and rest.exit_price == 11.0  # bar 32 touches the entry
+
+
+def test_atr_based_stops_fallback_during_warm_up():
+    d = bars([FLAT] * 20)
+    draft = plan("atr_based_stops", d, opps(d, [(3, 1), (19, 1)]), atr_multiplier=2.0, atr_period=14)
+    assert draft.stop_dist[0] == pytest.approx(0.2)  # ATR(14) undefined at bar 3: 2 % of 10
+    assert draft.stop_dist[1] == pytest.approx(2.0)  # 2 x ATR (1.0) once it is defined

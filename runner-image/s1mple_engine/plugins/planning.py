@@ -86,7 +86,8 @@ class StopEntry(PlanningWorker):
 class AtrBasedStops(PlanningWorker):
     """Stop-loss ``atr_multiplier`` x ATR (at the opportunity bar) away from the fill price.
 
-    No stop for opportunities during the ATR warm-up (ATR undefined)."""
+    During the ATR warm-up (ATR undefined) the stop is ``fallback_stop_percent`` % of the opportunity's
+    close, so no position is left without a stop (the design's ``atr_exits`` variant has no other exit)."""
 
     name = "atr_based_stops"
     subtype = "volatility_stop"
@@ -95,9 +96,14 @@ class AtrBasedStops(PlanningWorker):
     class Params(PluginParams):
         atr_multiplier: float = Field(2.0, gt=0, le=50, description="stop distance in ATRs")
         atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+        fallback_stop_percent: float = Field(
+            2.0, gt=0, le=50, description="stop distance, percent of the close, while the ATR is undefined"
+        )
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
-        draft.stop_dist = self.params.atr_multiplier * ctx.atr(self.params.atr_period)[opps.bars]
+        p = self.params
+        stop = p.atr_multiplier * ctx.atr(p.atr_period)[opps.bars]
+        draft.stop_dist = np.where(np.isnan(stop), opps.ref * p.fallback_stop_percent / 100.0, stop)
 
 
 @register
