@@ -34,6 +34,7 @@ from s1mple_engine.config import (
     resolve_path,
     suggest,
 )
+from s1mple_engine.registry import all_plugins
 from s1mple_engine.runspec import DimensionInfo, RunManifest, canonical_json, content_hash
 
 from .expr import Constraint, ConstraintSyntaxError, parse_constraint
@@ -360,7 +361,13 @@ class OptimizationPlan(BasePlan):
             )
         # parameters, with constraint components merged into one dimension each
         params: list[ParamDim] = []
+        known = list(all_plugins())
         for i, entry in enumerate(cfg.parameter_space):
+            if entry.worker_plugin not in known:  # a typo: say so before what follows from it
+                problems.append(
+                    f"parameter_space.{i}.worker_plugin: unknown plugin {entry.worker_plugin!r}"
+                    f"{suggest(entry.worker_plugin, known)}"
+                )
             target = ParamTarget(
                 i, entry.worker_category, entry.worker_phase, entry.worker_plugin, entry.subtype
             )
