@@ -18,6 +18,8 @@ The shipped plugins live in :mod:`s1mple_engine.plugins` and are imported on fir
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import typing
 from typing import Any
@@ -83,11 +85,25 @@ def _check_manifest(cls: type[Plugin]) -> list[str]:
     return problems
 
 
+#: Comma-separated modules with more plugins, imported after the shipped ones: a runner image (and the
+#: operator's) can carry a team's own workers without changing this package.
+PLUGIN_MODULES_ENV = "S1MPLE_PLUGINS"
+
+
 def _ensure_loaded() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
         from . import plugins  # noqa: F401 - registers the shipped plugins
+
+        for module in filter(None, (m.strip() for m in os.environ.get(PLUGIN_MODULES_ENV, "").split(","))):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(
+                    f"{PLUGIN_MODULES_ENV}: cannot import plugin module {module!r}: {exc}; "
+                    "install it in the image or fix the module name"
+                ) from None
 
 
 def all_plugins() -> dict[str, type[Plugin]]:

@@ -27,6 +27,7 @@ class OperatorProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in self.cluster.process_env().items() if not k.startswith("AWS_")}
@@ -35,20 +36,22 @@ class OperatorProcess:
             S1MPLE_CONFIG_ROOT=str(ROOT),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         self.starts += 1
-        log = open(self.log_path, "ab")
-        log.write(f"\n===== start {self.starts} =====\n".encode())
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "s1mple"), "operator", "--namespace", self.namespace],
-            env=self.env(),
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            log.write(f"\n===== start {self.starts} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "s1mple"), "operator", "--namespace", self.namespace],
+                env=self.env(),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as when a node dies."""
@@ -99,7 +102,10 @@ def wait_for_phase(
     while time.monotonic() < deadline:
         last = get_resource(cluster, plural, namespace, name)
         status = last.get("status") or {}
-        if status.get("phase") in phases and status.get("observedGeneration") == last["metadata"]["generation"]:
+        if (
+            status.get("phase") in phases
+            and status.get("observedGeneration") == last["metadata"]["generation"]
+        ):
             return last
         time.sleep(0.5)
     tail = operator.log()[-4000:] if operator else ""

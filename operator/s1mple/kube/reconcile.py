@@ -139,7 +139,11 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
     except StoreError as exc:
         return _waiting_for_storage(ref, current, str(exc))
     missing = planned.total - result.succeeded - result.failed
-    if missing == 0:
+    if missing == 0 and result.succeeded == 0 and planned.total > 0:
+        phase, cond, reason = Phase.FAILED, "False", "NoSuccessfulRuns"
+        message = f"all {planned.total} runs failed; first error: {result.first_error}"
+        event = Event("Warning", reason, message)
+    elif missing == 0:
         phase, cond, reason = Phase.SUCCEEDED, "True", "Completed"
         message = f"{result.succeeded} runs succeeded, {result.failed} failed"
         event = Event(

@@ -290,6 +290,7 @@ class Aggregate:
     comparative_analysis: dict[str, str] | None
     table_uri: str
     summary_uri: str
+    first_error: str | None = None
 
 
 def aggregate(planned: PlannedResource) -> Aggregate:
@@ -318,7 +319,9 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         best_name = comparative.get("best_sharpe")
         best = next((t for t in top if t.name == best_name), None)
         best_text = best_name
+    first_error = next((r.get("error") for r in result.get("results") or [] if r.get("error")), None)
     return Aggregate(
+        first_error=first_error,
         succeeded=succeeded,
         failed=failed,
         infeasible=infeasible,
