@@ -361,3 +361,19 @@ def test_a_run_that_raises_is_a_failed_run_not_a_failed_pod(
     assert len(failed) == 2
     assert all("cannot handle slow=50" in r["error"] for r in failed)
     assert status["bestConfiguration"]["configuration"]["fragile_crossover"]["slow"] != 50
+
+
+def test_narrowed_range_needs_no_job(kube_cluster, kube_namespace, s3_bucket, operator):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    name = doc["metadata"]["name"]
+    kubectl_apply(kube_cluster, doc)
+    wait_for_phase(kube_cluster, "optimizations", kube_namespace, name, ("Succeeded",), operator=operator)
+    doc["spec"]["parameterSpace"][0]["parameters"]["fast"]["values"] = [5, 10]  # every run already stored
+    kubectl_apply(kube_cluster, doc)
+    res = wait_for_phase(
+        kube_cluster, "optimizations", kube_namespace, name, ("Succeeded",), operator=operator
+    )
+    assert res["metadata"]["generation"] == 2
+    assert res["status"]["counts"]["total"] == 6 and res["status"]["counts"]["succeeded"] == 6
+    assert "jobName" not in res["status"]
+    assert jobs_of(kube_cluster, kube_namespace) == []  # generation 1's Job retired, none created

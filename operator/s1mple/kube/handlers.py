@@ -21,7 +21,7 @@ from s1mple.kube.research import ResourceRef, delete_artefacts
 from s1mple.kube.resources import KINDS
 
 #: Seconds between reconcile ticks of one resource (S1MPLE_RECONCILE_INTERVAL overrides, for tests).
-INTERVAL = float(os.environ.get("S1MPLE_RECONCILE_INTERVAL", "5"))
+INTERVAL = float(os.environ.get("S1MPLE_RECONCILE_INTERVAL", "2"))
 _cluster: KubernetesExecutor | None = None
 
 

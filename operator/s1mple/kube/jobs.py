@@ -22,6 +22,7 @@ EXIT_BAD_MANIFEST = 3
 POD_SLACK_SECONDS = 120
 TTL_AFTER_FINISHED = 24 * 3600
 RUNNER_UID = 65532
+MAX_RUNS_PER_POD = 5000
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,11 @@ def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
 
 
 def runs_per_pod_for(total_runs: int, max_workers: int, requested: int | None) -> int:
-    """Runs per pod: as requested, else enough that each worker gets ~4 pods (amortises pod start)."""
+    """Runs per pod: as requested, else one wave of pods (each pod pays an interpreter start and a data
+    load, ~1 s), capped at MAX_RUNS_PER_POD so a retried index never redoes more than that."""
     if requested:
         return max(1, requested)
-    return max(1, math.ceil(total_runs / (max_workers * 4)))
+    return max(1, min(MAX_RUNS_PER_POD, math.ceil(total_runs / max_workers)))
 
 
 def indexed_job(plan: JobPlan) -> dict[str, Any]:

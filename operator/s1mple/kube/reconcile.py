@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from s1mple.kube import jobs, names
-from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, plan_resource
+from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, forget, plan_resource
 from s1mple.kube.status import Condition, Phase, ResearchStatus, now, status_patch, succeeded_condition
 from s1mple_engine.config import ConfigError
 from s1mple_engine.store import StoreError
@@ -40,6 +40,19 @@ class Outcome:
 
     status: dict[str, Any] | None = None
     events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _NoJob:
+    """Stands for the Job of a generation that needed none."""
+
+    active: int = 0
+    finished: bool = True
+    failed_indexes: str = ""
+    message: str = "no runs to schedule"
+
+
+NO_JOB = _NoJob()
 
 
 class Cluster(Protocol):
@@ -79,6 +92,20 @@ def _start_generation(
     retired = cluster.retire_jobs(ref.namespace, ref.uid, keep=job_name)
     if retired:
         events.append(Event("Normal", "Superseded", f"generation {ref.generation} replaces Job(s) {retired}"))
+    if not planned.todo:  # every run already has a result (e.g. a narrowed range): nothing to schedule
+        started = current.model_copy(
+            update={
+                "observed_generation": ref.generation,
+                "start_time": now(),
+                "job_name": None,
+                "results": current.results.model_copy(update={"manifest": planned.manifest_uri}),
+            }
+        )
+        outcome = _finish(ref, started, planned, NO_JOB)
+        outcome.events[:0] = events + [
+            Event("Normal", "Planned", f"{planned.total} runs, all already in storage")
+        ]
+        return outcome
     plan = planned.job_plan(job_name)
     created = cluster.ensure_job(jobs.indexed_job(plan))
     events.append(
@@ -115,6 +142,7 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
+        planned.use_stored_chunking()
         plan = planned.job_plan(current.job_name)
         cluster.ensure_job(jobs.indexed_job(plan))
         return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
@@ -138,6 +166,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
         result: Aggregate = aggregate(planned)
     except StoreError as exc:
         return _waiting_for_storage(ref, current, str(exc))
+    forget(planned)
     missing = planned.total - result.succeeded - result.failed
     if missing == 0 and result.succeeded == 0 and planned.total > 0:
         phase, cond, reason = Phase.FAILED, "False", "NoSuccessfulRuns"

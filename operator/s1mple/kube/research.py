@@ -162,7 +162,9 @@ class PlannedResource:
     plan: BasePlan
     store: Store
     run_ids: list[str]
-    todo: list[dict[str, Any]] = field(default_factory=list)
+    #: positions (in ``plan.payloads()`` order) of the runs without a result: ints, not payloads, so a
+    #: 100,000-run plan costs the operator a list of ints while it writes the chunks
+    todo: list[int] = field(default_factory=list)
     runs_per_pod: int = 1
 
     @property
@@ -200,9 +202,20 @@ class PlannedResource:
         if self.store.exists(manifest_key):
             return
         self.store.put_json(f"{self.plan_dir}/run_ids.json", self.run_ids)
-        for i in range(self.completions):
-            chunk = self.todo[i * self.runs_per_pod : (i + 1) * self.runs_per_pod]
-            self.store.put_jsonl(f"{self.plan_dir}/index-{i}.jsonl", chunk)
+        wanted = iter(self.todo)
+        next_wanted = next(wanted, None)
+        chunk: list[dict[str, Any]] = []
+        index = 0
+        for position, payload in enumerate(self.plan.payloads()):
+            if position != next_wanted:
+                continue
+            next_wanted = next(wanted, None)
+            chunk.append(payload)
+            if len(chunk) == self.runs_per_pod:
+                self.store.put_jsonl(f"{self.plan_dir}/index-{index}.jsonl", chunk)
+                chunk, index = [], index + 1
+        if chunk:
+            self.store.put_jsonl(f"{self.plan_dir}/index-{index}.jsonl", chunk)
         meta = self.plan.manifest().model_dump(mode="json")
         meta["cluster"] = {
             "runs_per_pod": self.runs_per_pod,
@@ -210,6 +223,13 @@ class PlannedResource:
             "todo": len(self.todo),
         }
         self.store.put_json(manifest_key, meta)
+
+    def use_stored_chunking(self) -> None:
+        """Take runs per pod and the number of chunks from the stored manifest (the generation's Job was
+        made from it), e.g. to re-create a Job that was deleted behind the operator's back."""
+        cluster = self.store.get_json(f"{self.plan_dir}/manifest.json")["cluster"]
+        self.runs_per_pod = cluster["runs_per_pod"]
+        self.todo = list(range(cluster["todo"]))
 
     def job_plan(self, job_name: str) -> jobs.JobPlan:
         pc = self.spec.parallel_config
@@ -257,26 +277,57 @@ def plan_resource(
     Raises ConfigError for anything wrong with the spec (it names the field) and StoreError for storage
     trouble (not the spec's fault: the caller retries).
     """
+    if not replan and (ref.uid, ref.generation) in _FOLLOWED:
+        return _FOLLOWED[(ref.uid, ref.generation)]  # a generation's spec cannot change: plan once
     model = parse_spec(ref, spec)
     op = base_operation(ref, model, cluster)
     plan = make_plan(model, op)
     store = open_resource_store(ref, model, cluster)
-    sweep = Sweep(plan, store=store, progress=False, warm=False, validator=bool(replan))
-    if replan:
-        sweep.prepare()  # probes the store, validates every distinct worker configuration
-    run_ids = list(dict.fromkeys(p["run_id"] for p in plan.payloads()))
-    planned = PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=run_ids)
-    if replan:
-        done = sweep.existing()
-        seen: set[str] = set()
-        for payload in plan.payloads():
-            rid = payload["run_id"]
-            if rid not in done and rid not in seen:
-                seen.add(rid)
-                planned.todo.append(payload)
-        pc = model.parallel_config
-        planned.runs_per_pod = jobs.runs_per_pod_for(len(planned.todo), pc.max_workers or 1, pc.runs_per_pod)
+    if not replan:
+        followed = PlannedResource(
+            ref=ref, spec=model, plan=plan, store=store, run_ids=_stored_run_ids(store, plan)
+        )
+        _FOLLOWED[(ref.uid, ref.generation)] = followed
+        return followed
+    sweep = Sweep(plan, store=store, progress=False, warm=False, validator=True)
+    sweep.prepare()  # probes the store, validates every distinct worker configuration
+    done = sweep.existing()
+    run_ids: list[str] = []
+    todo: list[int] = []
+    seen: set[str] = set()
+    for position, payload in enumerate(plan.payloads()):
+        rid = payload["run_id"]
+        if rid in seen:
+            continue  # two choices that resolve to the same backtest run once
+        seen.add(rid)
+        run_ids.append(rid)
+        if rid not in done:
+            todo.append(position)
+    pc = model.parallel_config
+    planned = PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=run_ids, todo=todo)
+    planned.runs_per_pod = jobs.runs_per_pod_for(len(todo), pc.max_workers or 1, pc.runs_per_pod)
+    _RUN_IDS[(store.uri, plan.plan_id)] = run_ids
     return planned
+
+
+#: The plan a running generation follows, by (uid, generation); rebuilt from storage after a restart.
+_FOLLOWED: dict[tuple[str, int], PlannedResource] = {}
+#: run_ids per (store, plan): read once from ``run_ids.json`` (e.g. after a restart), then from memory.
+_RUN_IDS: dict[tuple[str, str], list[str]] = {}
+
+
+def forget(planned: PlannedResource) -> None:
+    """Drop what the operator cached for a generation that has finished."""
+    _FOLLOWED.pop((planned.ref.uid, planned.ref.generation), None)
+    _RUN_IDS.pop((planned.store.uri, planned.plan_id), None)
+    _PART_CACHE.pop(planned.store.uri, None)
+
+
+def _stored_run_ids(store: Store, plan: BasePlan) -> list[str]:
+    key = (store.uri, plan.plan_id)
+    if key not in _RUN_IDS:
+        _RUN_IDS[key] = list(store.get_json(f"plans/{plan.plan_id}/run_ids.json"))
+    return _RUN_IDS[key]
 
 
 @dataclass
