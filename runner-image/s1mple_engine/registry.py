@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 import typing
 from typing import Any
 
@@ -31,6 +32,7 @@ from .workers import CATEGORIES, SYSTEM_EVENTS, THREAT_EVENT, Plugin, PluginPara
 
 _REGISTRY: dict[str, type[Plugin]] = {}
 _LOADED = False
+_LOAD_LOCK = threading.RLock()
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -91,9 +93,14 @@ PLUGIN_MODULES_ENV = "S1MPLE_PLUGINS"
 
 
 def _ensure_loaded() -> None:
+    """Import the shipped plugins (and S1MPLE_PLUGINS) once.  Thread-safe: the operator plans several
+    resources at once, and a lookup must never see a half-filled registry."""
     global _LOADED
-    if not _LOADED:
-        _LOADED = True
+    if _LOADED:
+        return
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
         from . import plugins  # noqa: F401 - registers the shipped plugins
 
         for module in filter(None, (m.strip() for m in os.environ.get(PLUGIN_MODULES_ENV, "").split(","))):
@@ -104,6 +111,7 @@ def _ensure_loaded() -> None:
                     f"{PLUGIN_MODULES_ENV}: cannot import plugin module {module!r}: {exc}; "
                     "install it in the image or fix the module name"
                 ) from None
+        _LOADED = True
 
 
 def all_plugins() -> dict[str, type[Plugin]]:

@@ -92,3 +92,16 @@ def test_same_equity_curve_and_final_equity(reference, ours):
     assert abs(ours.metrics.final_equity / final_ref - 1) < 0.015
     assert ours.metrics.total_trades == reference["# Trades"]
     assert ours.metrics.win_rate == pytest.approx(reference["Win Rate [%]"], abs=1.5)
+
+
+def test_final_equity_within_one_percent_when_both_value_the_last_position_at_the_last_close(ours):
+    """Both engines valuing the open position at the last close: backtesting.py without finalize_trades
+    marks it to market there; s1mple closes it there (paying the 0.2 % exit commission on top)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        marked = Backtest(GOOG, SmaCross, cash=10_000, commission=0.002, finalize_trades=False).run()
+    final_ref = marked["Equity Final [$]"]
+    assert abs(ours.metrics.final_equity / final_ref - 1) < 0.01
+    last = ours.trades[-1]
+    exit_commission = last.size * GOOG.Close.iloc[-1] * 0.002
+    assert ours.metrics.final_equity == pytest.approx(final_ref - exit_commission, rel=1e-9)
