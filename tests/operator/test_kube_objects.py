@@ -181,3 +181,36 @@ def test_structural_schema_rules():
     # inline operations keep their typed fields; exclusive bounds become OpenAPI v3.0 booleans
     cash = props["operation"]["properties"]["inline"]["properties"]["cash"]
     assert cash["type"] == "number" and cash["minimum"] == 0 and cash["exclusiveMinimum"] is True
+
+
+def test_status_stays_small_whatever_the_number_of_runs():
+    """Worst case: every top entry carries a huge configuration and metrics; status stays <= 32 KiB."""
+    import json
+
+    from s1mple.kube.status import TOP_RESULTS, ResearchStatus, RunSummary, bounded, status_patch
+
+    huge = {f"plugin_{i}": {f"param_{j}": "x" * 50 for j in range(20)} for i in range(20)}
+    metrics = {f"metric_{i}": 1.234567890123 for i in range(200)}
+    entry = RunSummary(run_id="f" * 16, name="v" * 100, configuration=bounded(huge), metrics=bounded(metrics))
+    status = ResearchStatus(
+        phase="Succeeded",
+        observed_generation=7,
+        conditions=[
+            {
+                "type": "Succeeded",
+                "status": "True",
+                "reason": "Completed",
+                "message": "m" * 1024,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+        progress="100000/100000",
+        counts={"total": 100_000, "succeeded": 99_000, "failed": 1_000},
+        best="sharpe_ratio=2.45",
+        best_configuration=entry,
+        top_results=[entry] * TOP_RESULTS,
+        comparative_analysis={f"k{i}": "v" * 100 for i in range(5)},
+        results={"manifest": "s3://b/" + "p" * 500, "table": "s3://b/t", "summary": "s3://b/s"},
+    )
+    assert len(json.dumps(status_patch(status))) <= 32 * 1024
+    assert bounded(huge).get("_truncated") is True

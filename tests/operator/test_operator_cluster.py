@@ -21,6 +21,7 @@ from tests.operator.harness import (
     ROOT,
     OperatorProcess,
     example,
+    get_resource,
     jobs_of,
     kubectl_apply,
     storage_secret,
@@ -377,3 +378,32 @@ def test_narrowed_range_needs_no_job(kube_cluster, kube_namespace, s3_bucket, op
     assert res["status"]["counts"]["total"] == 6 and res["status"]["counts"]["succeeded"] == 6
     assert "jobName" not in res["status"]
     assert jobs_of(kube_cluster, kube_namespace) == []  # generation 1's Job retired, none created
+
+
+def _keys(s3_client, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_deletion_keeps_storage_unless_cleanup_is_asked(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, operator
+):
+    kept = example(VT, kube_namespace, s3_bucket, kube_cluster)
+    kept["metadata"]["name"] = "kept"
+    cleaned = example(VT, kube_namespace, s3_bucket, kube_cluster)
+    cleaned["metadata"]["name"] = "cleaned"
+    cleaned["spec"]["storage"]["cleanup"] = True
+    for doc in (kept, cleaned):
+        kubectl_apply(kube_cluster, doc)
+    for name in ("kept", "cleaned"):
+        wait_for_phase(kube_cluster, "varianttests", kube_namespace, name, ("Succeeded",), operator=operator)
+    res = get_resource(kube_cluster, "varianttests", kube_namespace, "cleaned")
+    assert "s1mple.io/storage-cleanup" in res["metadata"].get("finalizers", [])
+    assert "s1mple.io/storage-cleanup" not in get_resource(
+        kube_cluster, "varianttests", kube_namespace, "kept"
+    )["metadata"].get("finalizers", [])
+    prefix = f"research/{kube_namespace}/varianttest/"
+    assert any(k.startswith(prefix + "cleaned/") for k in _keys(s3_client, s3_bucket))
+    kube_cluster.kubectl("delete", "varianttest", "kept", "cleaned", "-n", kube_namespace, "--timeout=120s")
+    keys = _keys(s3_client, s3_bucket)
+    assert not any(k.startswith(prefix + "cleaned/") for k in keys)
+    assert any(k.startswith(prefix + "kept/result.json") for k in keys)

@@ -13,6 +13,9 @@ import os
 from typing import Any
 
 import kopf
+from kopf._cogs.structs import references as kopf_references
+from kopf._core.intents import handlers as kopf_handlers
+from kopf._core.intents import registries as kopf_registries
 
 from s1mple.executors.kubernetes import KubernetesExecutor
 from s1mple.kube.names import GROUP, VERSION
@@ -37,7 +40,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """All kopf settings in one place: watch timeouts, backoff, where kopf keeps its own state."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.persistence.finalizer = f"{GROUP}/storage-cleanup"
+    settings.persistence.finalizer = f"{GROUP}/storage-cleanup"  # only on resources with storage.cleanup
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
@@ -85,15 +88,34 @@ def _wants_cleanup(spec: kopf.Spec, **_: Any) -> bool:
     return bool((spec.get("storage") or {}).get("cleanup"))
 
 
-for _kind, _info in KINDS.items():
-    kopf.timer(
-        GROUP,
-        VERSION,
-        _info["plural"],
+def _timer_without_finalizer(plural: str, kind: str) -> None:
+    """``kopf.timer`` always puts a finalizer on every resource it ticks for; a resource with a finalizer
+    cannot be deleted while the operator is down.  Our timer keeps no state to tear down, so it is
+    registered exactly as ``kopf.timer`` does it (kopf 1.45, pinned), but without that finalizer: only
+    resources that ask for storage cleanup carry one (from the delete handler below)."""
+    handler = kopf_handlers.TimerHandler(
+        fn=tick,
         id="reconcile",
-        param=_kind,
-        interval=INTERVAL,
-        initial_delay=0.0,
+        param=kind,
+        errors=None,
+        timeout=None,
+        retries=None,
         backoff=INTERVAL,
-    )(tick)
+        selector=kopf_references.Selector(GROUP, VERSION, plural),
+        labels=None,
+        annotations=None,
+        when=None,
+        field=None,
+        value=None,
+        initial_delay=0.0,
+        requires_finalizer=False,
+        sharp=False,
+        idle=None,
+        interval=INTERVAL,
+    )
+    kopf_registries.get_default_registry()._spawning.append(handler)
+
+
+for _kind, _info in KINDS.items():
+    _timer_without_finalizer(_info["plural"], _kind)
     kopf.on.delete(GROUP, VERSION, _info["plural"], id="cleanup", param=_kind, when=_wants_cleanup)(cleanup)
