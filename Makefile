@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[operator,test]'
 	touch $@
 
+# The embedded default: one backtest, a 640-run sweep and a variant race, on the shipped sample data.
+# Results land in ./runs/<name>/; run it again and the sweep resumes (nothing is run twice).
 demo: venv
 	$(VENV)/bin/s1mple run config/operations/ma_crossover.yaml
+	$(VENV)/bin/s1mple optimize config/optimizations/ma_crossover_grid.yaml
+	$(VENV)/bin/s1mple variant-test config/variants/ma_crossover_variants.yaml
 
 cluster-build:
 	tests/cluster/build
@@ -28,5 +32,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 
-bench: venv
-	$(PY) benchmarks/run.py
+# Speed goals are shown by these scripts (they print numbers; none of them is a test).
+bench: venv cluster-build
+	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/meta.py
+	$(PY) benchmarks/operator.py

@@ -169,6 +169,23 @@ class FixedFractionSizer(PlanningWorker):
         draft.integer_units = draft.fill(self.params.integer_units, bool)
 
 
+def plan_risk_size(p: PluginParams, risk_percent: float, opps: Opportunities, draft: PlanDraft) -> None:
+    """Size so that a stop-out loses ``risk_percent`` of equity: units = risk / stop distance.
+
+    The stop distance is the exit plan's (CHAIN_THROUGH) or, when none is seen (PARALLEL planning, or no
+    stop planned), ``p.fallback_stop_percent`` of the reference price; notional is capped at
+    ``p.max_position_fraction`` of equity.  Shared by the risk-based sizers.
+    """
+    fallback = opps.ref * p.fallback_stop_percent / 100.0
+    seen = draft.stop_dist
+    dist = fallback if seen is None else np.where(np.isnan(seen) | (seen <= 0), fallback, seen)
+    draft.size_kind = draft.fill(SIZE_RISK, np.int8)
+    draft.size_value = draft.fill(risk_percent / 100.0)
+    draft.size_risk_dist = dist
+    draft.size_cap = draft.fill(p.max_position_fraction)
+    draft.integer_units = draft.fill(p.integer_units, bool)
+
+
 @register
 class FixedRiskSizer(PlanningWorker):
     """Risk ``risk_per_trade_percent`` % of equity between fill and stop: units = equity x risk / distance.
@@ -195,12 +212,4 @@ class FixedRiskSizer(PlanningWorker):
         integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
-        p = self.params
-        fallback = opps.ref * p.fallback_stop_percent / 100.0
-        seen = draft.stop_dist
-        dist = fallback if seen is None else np.where(np.isnan(seen) | (seen <= 0), fallback, seen)
-        draft.size_kind = draft.fill(SIZE_RISK, np.int8)
-        draft.size_value = draft.fill(p.risk_per_trade_percent / 100.0)
-        draft.size_risk_dist = dist
-        draft.size_cap = draft.fill(p.max_position_fraction)
-        draft.integer_units = draft.fill(p.integer_units, bool)
+        plan_risk_size(self.params, self.params.risk_per_trade_percent, opps, draft)

@@ -10,7 +10,6 @@ from pydantic import Field
 from ..registry import register
 from ..workers import (
     SEVERITIES,
-    SIZE_RISK,
     Context,
     Opportunities,
     PlanDraft,
@@ -18,6 +17,7 @@ from ..workers import (
     PluginParams,
     ThreatWorker,
 )
+from .planning import plan_risk_size
 from .structure import REGIME_VOLATILE, RegimeParams, regime_of
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -91,14 +91,7 @@ class AdaptiveRiskSizer(PlanningWorker):
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params
-        fallback = opps.ref * p.fallback_stop_percent / 100.0
-        seen = draft.stop_dist
-        dist = fallback if seen is None else np.where(np.isnan(seen) | (seen <= 0), fallback, seen)
-        draft.size_kind = draft.fill(SIZE_RISK, np.int8)
-        draft.size_value = draft.fill(p.base_risk_percent / 100.0)
-        draft.size_risk_dist = dist
-        draft.size_cap = draft.fill(p.max_position_fraction)
-        draft.integer_units = draft.fill(p.integer_units, bool)
+        plan_risk_size(p, p.base_risk_percent, opps, draft)
         if p.reduce_on_high_threat:
             draft.threat_scale = draft.fill(p.threat_risk_factor)
             draft.threat_window = draft.fill(p.threat_window_bars, np.int64)
