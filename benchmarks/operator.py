@@ -103,6 +103,7 @@ def run_cluster(kc: KubeCluster, runs: int, work: Path) -> tuple[float, dict, fl
     s3.create_bucket(Bucket=bucket)
     kubectl_apply(kc, storage_secret(ns, kc))
     operator = OperatorProcess(kc, ns, work / "operator.log")
+    operator.extra_env = {"S1MPLE_RECONCILE_INTERVAL": "2", "MALLOC_ARENA_MAX": "2"}  # as deployed
     operator.start()
     time.sleep(2)  # let it connect, as a running operator would be
     name = f"bench-{int(time.time())}"
