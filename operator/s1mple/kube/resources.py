@@ -24,7 +24,10 @@ class ClusterParallelConfig(ParallelConfig):
 
     max_workers: int | None = Field(default=4, ge=1, le=1024, description="pods running at once")
     runs_per_pod: int | None = Field(
-        default=None, ge=1, le=100_000, description="runs per Job index; default: ~4 pods per worker"
+        default=None,
+        ge=1,
+        le=100_000,
+        description="runs per Job index; default: one wave of pods (runs / maxWorkers, at most 5,000)",
     )
     timeout_per_run: float | None = Field(default=300, gt=0, le=86_400, description="seconds")
     retries: int = Field(default=2, ge=0, le=10, description="backoffLimitPerIndex: pod retries per index")
