@@ -294,26 +294,23 @@ class PlanningVariantDimension(SpecModel):
         return value
 
 
-class ExecutionStrategyChoice(SpecModel):
+class _StrategyChoice(SpecModel):
+    """``{values: [...]}``; a bare value or list is accepted too (``execution_strategy: PARALLEL``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"values": [value]}
+        return {"values": value} if isinstance(value, list) else value
+
+
+class ExecutionStrategyChoice(_StrategyChoice):
     values: list[ExecutionStrategy] = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bare(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"values": [value]}
-        return {"values": value} if isinstance(value, list) else value
 
-
-class AggregationStrategyChoice(SpecModel):
+class AggregationStrategyChoice(_StrategyChoice):
     values: list[AggregationStrategy] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"values": [value]}
-        return {"values": value} if isinstance(value, list) else value
 
 
 class OperatorVariant(SpecModel):
