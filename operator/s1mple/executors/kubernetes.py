@@ -15,8 +15,6 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from s1mple.kube.names import GROUP
-
 
 def api_client() -> client.ApiClient:
     """An API client from the in-cluster service account, else the current kubeconfig."""
@@ -118,11 +116,3 @@ class KubernetesExecutor:
         if missing:
             raise KeyError(f"Secret {name!r} has no key(s) {missing} (keys: {sorted(data)})")
         return {k: base64.b64decode(data[k]).decode() for k in keys}
-
-
-def plural_of(kind: str) -> str:
-    return {"Optimization": "optimizations", "VariantTest": "varianttests"}[kind]
-
-
-def resource_api_path(kind: str) -> tuple[str, str, str]:
-    return GROUP, "v1alpha1", plural_of(kind)

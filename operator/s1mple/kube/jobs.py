@@ -14,10 +14,9 @@ from typing import Any
 
 from s1mple.kube.names import API_VERSION, child_labels
 from s1mple.kube.spec import RunnerSpec, StorageSpec, k8s_env_list
+from s1mple_engine.runner import EXIT_BAD_MANIFEST  # the podFailurePolicy acts on the runner's own code
 
 RUNNER_CONTAINER = "runner"
-EXIT_INFRASTRUCTURE = 1
-EXIT_BAD_MANIFEST = 3
 #: Seconds a pod gets beyond its runs' timeouts (interpreter start, data load, storage writes).
 POD_SLACK_SECONDS = 120
 TTL_AFTER_FINISHED = 24 * 3600

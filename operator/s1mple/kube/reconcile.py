@@ -142,8 +142,7 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
-        planned.use_stored_chunking()
-        plan = planned.job_plan(current.job_name)
+        plan = planned.stored_job_plan(current.job_name)
         cluster.ensure_job(jobs.indexed_job(plan))
         return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
 

@@ -152,7 +152,7 @@ class Progress:
 
 
 #: Parsed result parts per store URI: parts are immutable once written, so each is read once per process.
-_PART_CACHE: dict[str, dict[str, dict[str, str]]] = {}
+_PART_CACHE: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
 
 @dataclass
@@ -224,22 +224,25 @@ class PlannedResource:
         }
         self.store.put_json(manifest_key, meta)
 
-    def use_stored_chunking(self) -> None:
-        """Take runs per pod and the number of chunks from the stored manifest (the generation's Job was
-        made from it), e.g. to re-create a Job that was deleted behind the operator's back."""
-        cluster = self.store.get_json(f"{self.plan_dir}/manifest.json")["cluster"]
-        self.runs_per_pod = cluster["runs_per_pod"]
-        self.todo = list(range(cluster["todo"]))
-
     def job_plan(self, job_name: str) -> jobs.JobPlan:
+        """The Job of this generation, as planned now."""
+        return self._job_plan(job_name, len(self.todo), self.runs_per_pod)
+
+    def stored_job_plan(self, job_name: str) -> jobs.JobPlan:
+        """The Job as the stored manifest chunked it (the generation's Job was made from it), e.g. to
+        re-create a Job deleted behind the operator's back."""
+        cluster = self.store.get_json(f"{self.plan_dir}/manifest.json")["cluster"]
+        return self._job_plan(job_name, cluster["todo"], cluster["runs_per_pod"])
+
+    def _job_plan(self, job_name: str, todo: int, runs_per_pod: int) -> jobs.JobPlan:
         pc = self.spec.parallel_config
         return jobs.JobPlan(
             name=job_name,
             namespace=self.ref.namespace,
             owner={"kind": self.ref.kind, "name": self.ref.name, "uid": self.ref.uid},
             generation=self.ref.generation,
-            total_runs=max(1, len(self.todo)),
-            runs_per_pod=self.runs_per_pod,
+            total_runs=max(1, todo),
+            runs_per_pod=runs_per_pod,
             max_workers=pc.max_workers or 1,
             timeout_per_run=int(math.ceil(pc.timeout_per_run or 300)),
             retries=pc.retries,
@@ -249,21 +252,18 @@ class PlannedResource:
             runner=self.spec.runner,
         )
 
-    def records(self) -> dict[str, dict[str, str]]:
-        """run_id -> {"status"} of every stored record (new parts only are read on each call)."""
+    def progress(self) -> Progress:
+        """Done/succeeded/failed of this plan's runs from the stored records (only new parts are read;
+        which record of a run counts is the aggregator's rule, so progress and the final counts agree)."""
         cache = _PART_CACHE.setdefault(self.store.uri, {})
         for key in self.store.list_keys(RESULTS_PREFIX):
             if key.endswith(".jsonl") and key not in cache:
-                cache[key] = {
-                    r["run_id"]: r.get("status", "ok") for r in self.store.iter_jsonl(key) if "run_id" in r
-                }
-        merged: dict[str, str] = {}
-        for key in sorted(cache):
-            merged.update(cache[key])
-        return {rid: {"status": st} for rid, st in merged.items()}
-
-    def progress(self) -> Progress:
-        stored = self.records()
+                cache[key] = [
+                    {"run_id": r["run_id"], "status": r.get("status")}
+                    for r in self.store.iter_jsonl(key)
+                    if "run_id" in r
+                ]
+        stored = aggregation.latest_by_run_id([r for key in sorted(cache) for r in cache[key]])
         done = [stored[r]["status"] for r in self.run_ids if r in stored]
         ok = sum(1 for s in done if s == "ok")
         return Progress(done=len(done), succeeded=ok, failed=len(done) - ok)

@@ -24,7 +24,6 @@ ENTRY_BYTES = 1024
 class Phase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
-    AGGREGATING = "Aggregating"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     INVALID = "Invalid"
