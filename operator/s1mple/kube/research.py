@@ -31,7 +31,7 @@ from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
 from s1mple.kube.spec import OperationSource
 from s1mple.kube.status import TOP_RESULTS, RunSummary, bounded
 from s1mple.meta import aggregation
-from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan
+from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan, with_market_data
 from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
 from s1mple_engine.config import (
     ConfigError,
@@ -100,11 +100,7 @@ def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, c
         if not path.exists():
             raise ConfigError(f"operation path {source.path!r} not found in the image (under {root})", where)
         op = load_operation(path)
-    if spec.market_data:
-        op = op.model_copy(
-            update={"market_data": op.market_data.model_copy(update={"path": spec.market_data})}
-        )
-    return op
+    return with_market_data(op, spec.market_data, "spec.marketData", base_dir=root)
 
 
 def open_resource_store(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Store:

@@ -103,13 +103,24 @@ def load_base_operation(path: str, source: str | Path | None, data: str | None) 
             f"base_operation: file not found: {path} (looked next to {source or 'the cwd'} and in the cwd)",
             str(source) if source else None,
         )
-    op = load_operation(op_path)
-    if data:
-        target = data if data.startswith(("sample:", "s3://", "file://")) else str(Path(data).resolve())
-        if not data.startswith(("sample:", "s3://", "file://")) and not Path(data).exists():
-            raise ConfigError(f"--data: file not found: {data}")
-        op = op.model_copy(update={"market_data": op.market_data.model_copy(update={"path": target})})
-    return op
+    return with_market_data(load_operation(op_path), data, "--data")
+
+
+def with_market_data(op: Operation, data: str | None, field: str, base_dir: Path | None = None) -> Operation:
+    """``op`` with its market data replaced (``--data`` locally, ``spec.marketData`` on a cluster).
+
+    A file path is made absolute against ``base_dir`` (default: the working directory) and must exist;
+    ``sample:``, ``s3://`` and ``file://`` URIs are taken as they are.
+    """
+    if not data:
+        return op
+    target = data
+    if not data.startswith(("sample:", "s3://", "file://")):
+        path = Path(data) if Path(data).is_absolute() else (base_dir or Path.cwd()) / data
+        if not path.exists():
+            raise ConfigError(f"{field}: file not found: {data}")
+        target = str(path.resolve())
+    return op.model_copy(update={"market_data": op.market_data.model_copy(update={"path": target})})
 
 
 def select_link(op: Operation, name: str | None, source: str | None) -> Blueprint:
