@@ -1,3 +1,4 @@
 # Shared pytest setup. The test cluster's fixtures (kube_cluster, kube_namespace,
-# kube_api, s3_client, s3_bucket) and the `cluster` marker: tests/cluster/README.md.
+# kube_api: a small REST wrapper of tests/cluster/rest.py, not the kubernetes client;
+# s3_client, s3_bucket) and the `cluster` marker: tests/cluster/README.md.
 pytest_plugins = ["tests.cluster.fixtures"]

@@ -8,7 +8,9 @@ Fixtures:
   3-15 s) and stopped at the end of the session.  ``S1MPLE_CLUSTER_REUSE=<dir>``
   attaches to a cluster started by ``tests/cluster/up`` instead (faster when
   iterating; e.g. ``S1MPLE_CLUSTER_REUSE=/tmp/s1mple-cluster``).
-* ``kube_api``: a ``kubernetes.client.ApiClient`` for the cluster (admin).
+* ``kube_api`` (session): a :class:`~tests.cluster.rest.KubeRest` for the cluster (admin):
+  ``get``/``list``/``create``/``patch``/``delete`` on plain API paths, dicts in and
+  out, :class:`~tests.cluster.rest.KubeRestError` (with ``.status``) on errors.
 * ``kube_namespace``: a fresh namespace (its ``default`` ServiceAccount exists),
   deleted after the test.
 * ``s3_client``: a boto3 S3 client for the cluster's MinIO.
@@ -33,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import cluster as _cluster
+from tests.cluster.rest import KubeRest, KubeRestError
 
 
 def pytest_configure(config):
@@ -155,13 +158,10 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
 
 
 @pytest.fixture(scope="session")
-def kube_api(kube_cluster):
-    from kubernetes import config
-
-    api = config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))
+def kube_api(kube_cluster) -> KubeRest:
+    api = KubeRest(kube_cluster.cluster.api(), kube_cluster.api_url)
     yield api
-    with contextlib.suppress(Exception):
-        api.close()
+    api.close()
 
 
 def _dns_name(prefix: str, nodeid: str, maxlen: int = 63) -> str:
@@ -172,22 +172,20 @@ def _dns_name(prefix: str, nodeid: str, maxlen: int = 63) -> str:
 
 
 @pytest.fixture
-def kube_namespace(kube_api, request) -> str:
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    core = client.CoreV1Api(kube_api)
+def kube_namespace(kube_api: KubeRest, request) -> str:
     name = _dns_name("t", request.node.nodeid)
-    core.create_namespace({"metadata": {"name": name, "labels": {"s1mple.test/namespace": "true"}}})
+    kube_api.create(
+        "/api/v1/namespaces", {"metadata": {"name": name, "labels": {"s1mple.test/namespace": "true"}}}
+    )
     # Pods are only admitted once the namespace's default ServiceAccount exists.
     wait_for(
-        lambda: core.read_namespaced_service_account("default", name),
+        lambda: kube_api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
         timeout=60,
         what=f"ServiceAccount {name}/default",
     )
     yield name
-    with contextlib.suppress(ApiException):
-        core.delete_namespace(name, propagation_policy="Background")
+    with contextlib.suppress(KubeRestError):
+        kube_api.delete(f"/api/v1/namespaces/{name}", propagationPolicy="Background")
 
 
 @pytest.fixture(scope="session")

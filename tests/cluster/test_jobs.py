@@ -6,9 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
 from tests.cluster.fixtures import wait_for
+from tests.cluster.rest import KubeRest
 
 pytestmark = pytest.mark.cluster
 
@@ -34,36 +34,48 @@ def job_manifest(name: str, script: str, **spec) -> dict:
     }
 
 
-def wait_job_finished(batch: client.BatchV1Api, ns: str, name: str, timeout: float = 240) -> client.V1Job:
+def pods(ns: str) -> str:
+    return f"/api/v1/namespaces/{ns}/pods"
+
+
+def jobs(ns: str) -> str:
+    return f"/apis/batch/v1/namespaces/{ns}/jobs"
+
+
+def conditions(obj: dict) -> list[dict]:
+    return obj.get("status", {}).get("conditions") or []
+
+
+def wait_job_finished(api: KubeRest, ns: str, name: str, timeout: float = 240) -> dict:
     def finished():
-        job = batch.read_namespaced_job(name, ns)
-        for c in job.status.conditions or []:
-            if c.type in ("Complete", "Failed") and c.status == "True":
+        job = api.get(f"{jobs(ns)}/{name}")
+        for c in conditions(job):
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True":
                 return job
         return None
 
     return wait_for(finished, timeout=timeout, interval=0.5, what=f"Job {ns}/{name} to finish")
 
 
-def condition(job: client.V1Job, ctype: str):
-    return next((c for c in job.status.conditions or [] if c.type == ctype and c.status == "True"), None)
+def condition(job: dict, ctype: str) -> dict | None:
+    return next((c for c in conditions(job) if c["type"] == ctype and c["status"] == "True"), None)
 
 
-def describe(core: client.CoreV1Api, ns: str, kube_cluster) -> str:
+def describe(api: KubeRest, ns: str, kube_cluster) -> str:
     lines = []
-    for p in core.list_namespaced_pod(ns).items:
-        cs = p.status.container_statuses or []
-        state = cs[0].state.to_dict() if cs else None
-        log = kube_cluster.node_agent.container_log(ns, p.metadata.name)[-500:]
-        lines.append(f"{p.metadata.name} {p.status.phase} {state}\n  log: {log!r}")
+    for p in api.list(pods(ns)):
+        cs = p["status"].get("containerStatuses") or []
+        state = cs[0]["state"] if cs else None
+        name = p["metadata"]["name"]
+        log = kube_cluster.node_agent.container_log(ns, name)[-500:]
+        lines.append(f"{name} {p['status'].get('phase')} {state}\n  log: {log!r}")
     return "\n".join(lines)
 
 
 def test_indexed_job_writes_objects_to_minio(kube_cluster, kube_api, kube_namespace, s3_client, s3_bucket):
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
-    core.create_namespaced_secret(
-        ns,
+    api, ns = kube_api, kube_namespace
+    api.create(
+        f"/api/v1/namespaces/{ns}/secrets",
         {
             "metadata": {"name": "s3-creds"},
             "stringData": {
@@ -73,7 +85,9 @@ def test_indexed_job_writes_objects_to_minio(kube_cluster, kube_api, kube_namesp
             },
         },
     )
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "run"}, "data": {"bucket": s3_bucket}})
+    api.create(
+        f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "run"}, "data": {"bucket": s3_bucket}}
+    )
     script = """
         import os, boto3
         idx = os.environ["JOB_COMPLETION_INDEX"]
@@ -102,8 +116,8 @@ def test_indexed_job_writes_objects_to_minio(kube_cluster, kube_api, kube_namesp
             },
         ],
     }
-    batch.create_namespaced_job(
-        ns,
+    api.create(
+        jobs(ns),
         job_manifest(
             "writer",
             script,
@@ -114,10 +128,10 @@ def test_indexed_job_writes_objects_to_minio(kube_cluster, kube_api, kube_namesp
             container=container,
         ),
     )
-    job = wait_job_finished(batch, ns, "writer")
-    assert condition(job, "Complete"), describe(core, ns, kube_cluster)
-    assert job.status.succeeded == 3
-    assert job.status.completed_indexes == "0-2"
+    job = wait_job_finished(api, ns, "writer")
+    assert condition(job, "Complete"), describe(api, ns, kube_cluster)
+    assert job["status"].get("succeeded") == 3
+    assert job["status"].get("completedIndexes") == "0-2"
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", []))
     assert keys == ["out/0.txt", "out/1.txt", "out/2.txt"]
     for i in range(3):
@@ -157,34 +171,31 @@ def flaky_job(name: str, marker_dir: Path, failures: int, backoff_limit_per_inde
 
 
 def test_backoff_limit_per_index_retries_failing_index(kube_cluster, kube_api, kube_namespace, tmp_path):
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
-    batch.create_namespaced_job(ns, flaky_job("flaky", tmp_path, failures=2, backoff_limit_per_index=2))
-    job = wait_job_finished(batch, ns, "flaky", timeout=300)
-    assert condition(job, "Complete"), describe(core, ns, kube_cluster)
+    api, ns = kube_api, kube_namespace
+    api.create(jobs(ns), flaky_job("flaky", tmp_path, failures=2, backoff_limit_per_index=2))
+    job = wait_job_finished(api, ns, "flaky", timeout=300)
+    assert condition(job, "Complete"), describe(api, ns, kube_cluster)
     assert (tmp_path / "attempts-1").read_text() == "3"
-    assert job.status.failed == 2
-    assert job.status.succeeded == 3
-    assert not job.status.failed_indexes
+    assert job["status"].get("failed") == 2
+    assert job["status"].get("succeeded") == 3
+    assert not job["status"].get("failedIndexes")
 
 
 def test_backoff_limit_per_index_exceeded_fails_index(kube_cluster, kube_api, kube_namespace, tmp_path):
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
-    batch.create_namespaced_job(ns, flaky_job("broken", tmp_path, failures=99, backoff_limit_per_index=1))
-    job = wait_job_finished(batch, ns, "broken", timeout=300)
+    api, ns = kube_api, kube_namespace
+    api.create(jobs(ns), flaky_job("broken", tmp_path, failures=99, backoff_limit_per_index=1))
+    job = wait_job_finished(api, ns, "broken", timeout=300)
     failed = condition(job, "Failed")
-    assert failed, describe(core, ns, kube_cluster)
-    assert failed.reason == "FailedIndexes"
-    assert job.status.failed_indexes == "1"
-    assert job.status.completed_indexes == "0,2"
+    assert failed, describe(api, ns, kube_cluster)
+    assert failed.get("reason") == "FailedIndexes"
+    assert job["status"].get("failedIndexes") == "1"
+    assert job["status"].get("completedIndexes") == "0,2"
     assert (tmp_path / "attempts-1").read_text() == "2"  # the first try and one retry
 
 
 def test_pod_failure_policy_sees_exit_codes(kube_cluster, kube_api, kube_namespace):
     """onExitCodes acts on the exit code the node agent reports: no retries of index 1."""
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     script = """
         import os, sys
         sys.exit(42 if os.environ["JOB_COMPLETION_INDEX"] == "1" else 0)
@@ -203,15 +214,15 @@ def test_pod_failure_policy_sees_exit_codes(kube_cluster, kube_api, kube_namespa
             ]
         },
     )
-    batch.create_namespaced_job(ns, manifest)
-    job = wait_job_finished(batch, ns, "policy", timeout=180)
-    assert condition(job, "Failed"), describe(core, ns, kube_cluster)
-    assert job.status.failed_indexes == "1"
-    assert job.status.failed == 1  # FailIndex: no retry
-    pods = core.list_namespaced_pod(ns, label_selector="job-name=policy").items
-    codes = sorted(
-        p.status.container_statuses[0].state.terminated.exit_code for p in pods if p.status.container_statuses
-    )
+    api.create(jobs(ns), manifest)
+    job = wait_job_finished(api, ns, "policy", timeout=180)
+    assert condition(job, "Failed"), describe(api, ns, kube_cluster)
+    assert job["status"].get("failedIndexes") == "1"
+    assert job["status"].get("failed") == 1  # FailIndex: no retry
+    statuses = [
+        p["status"].get("containerStatuses") for p in api.list(pods(ns), label_selector="job-name=policy")
+    ]
+    codes = sorted(cs[0]["state"]["terminated"]["exitCode"] for cs in statuses if cs)
     assert codes == [0, 0, 42]
 
 
@@ -224,33 +235,33 @@ def pid_alive(pid: int) -> bool:
 
 
 def test_deleting_job_collects_pods_and_kills_processes(kube_cluster, kube_api, kube_namespace):
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     script = """
         import os, time
         print("pid", os.getpid(), flush=True)
         time.sleep(3600)
     """
-    batch.create_namespaced_job(ns, job_manifest("sleeper", script, completions=2, parallelism=2))
+    api.create(jobs(ns), job_manifest("sleeper", script, completions=2, parallelism=2))
     agent = kube_cluster.node_agent
 
     def running_pids():
-        pods = core.list_namespaced_pod(ns, label_selector="job-name=sleeper").items
-        if len(pods) != 2 or any(p.status.phase != "Running" for p in pods):
+        sleepers = api.list(pods(ns), label_selector="job-name=sleeper")
+        if len(sleepers) != 2 or any(p["status"].get("phase") != "Running" for p in sleepers):
             return None
         pids = {}
-        for p in pods:
-            pid = agent.container_pid(ns, p.metadata.name)
-            if pid is None or f"pid {pid}" not in agent.container_log(ns, p.metadata.name):
+        for p in sleepers:
+            name = p["metadata"]["name"]
+            pid = agent.container_pid(ns, name)
+            if pid is None or f"pid {pid}" not in agent.container_log(ns, name):
                 return None
-            pids[p.metadata.name] = pid
+            pids[name] = pid
         return pids
 
     pids = wait_for(running_pids, timeout=120, what="2 running sleeper pods")
     assert all(pid_alive(pid) for pid in pids.values())
-    batch.delete_namespaced_job("sleeper", ns, propagation_policy="Background")
+    api.delete(f"{jobs(ns)}/sleeper", propagationPolicy="Background")
     wait_for(
-        lambda: not core.list_namespaced_pod(ns, label_selector="job-name=sleeper").items,
+        lambda: not api.list(pods(ns), label_selector="job-name=sleeper"),
         timeout=180,
         what="the garbage collector to delete the Job's pods",
     )

@@ -9,11 +9,19 @@ import time
 from pathlib import Path
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from tests.cluster.fixtures import wait_for
-from tests.cluster.test_jobs import IMAGE, job_manifest, pid_alive, py, wait_job_finished
+from tests.cluster.rest import KubeRest, KubeRestError
+from tests.cluster.test_jobs import (
+    IMAGE,
+    conditions,
+    job_manifest,
+    jobs,
+    pid_alive,
+    pods,
+    py,
+    wait_job_finished,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -30,20 +38,20 @@ def pod_manifest(name: str, script: str | None = None, **spec) -> dict:
     }
 
 
-def wait_phase(core, ns, name, phases=("Succeeded", "Failed"), timeout=120) -> client.V1Pod:
+def wait_phase(api: KubeRest, ns, name, phases=("Succeeded", "Failed"), timeout=120) -> dict:
     return wait_for(
-        lambda: (p := core.read_namespaced_pod(name, ns)).status.phase in phases and p,
+        lambda: (p := api.get(f"{pods(ns)}/{name}"))["status"].get("phase") in phases and p,
         timeout=timeout,
         interval=0.1,
         what=f"pod {ns}/{name} in {phases}",
     )
 
 
-def wait_gone(core, ns, name, timeout=120) -> None:
+def wait_gone(api: KubeRest, ns, name, timeout=120) -> None:
     def gone():
         try:
-            core.read_namespaced_pod(name, ns)
-        except ApiException as e:
+            api.get(f"{pods(ns)}/{name}")
+        except KubeRestError as e:
             return e.status == 404
         return False
 
@@ -51,12 +59,14 @@ def wait_gone(core, ns, name, timeout=120) -> None:
 
 
 def test_env_sources_and_isolation(kube_cluster, kube_api, kube_namespace, tmp_path):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
-    core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "cm"}, "data": {"color": "blue", "size": "7"}}
+    api, ns = kube_api, kube_namespace
+    api.create(
+        f"/api/v1/namespaces/{ns}/configmaps",
+        {"metadata": {"name": "cm"}, "data": {"color": "blue", "size": "7"}},
     )
-    core.create_namespaced_secret(ns, {"metadata": {"name": "sec"}, "stringData": {"TOKEN": "s3cr3t"}})
+    api.create(
+        f"/api/v1/namespaces/{ns}/secrets", {"metadata": {"name": "sec"}, "stringData": {"TOKEN": "s3cr3t"}}
+    )
     script = """
         import json, os, sys
         print(json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "exe": sys.executable}))
@@ -91,11 +101,11 @@ def test_env_sources_and_isolation(kube_cluster, kube_api, kube_namespace, tmp_p
         },
     )
     t0 = time.monotonic()
-    created = core.create_namespaced_pod(ns, manifest)
-    pod = wait_phase(core, ns, "envy")
+    created = api.create(pods(ns), manifest)
+    pod = wait_phase(api, ns, "envy")
     elapsed = time.monotonic() - t0
     out = kube_cluster.node_agent.container_log(ns, "envy")
-    assert pod.status.phase == "Succeeded", out
+    assert pod["status"]["phase"] == "Succeeded", out
     info = json.loads(out.strip().splitlines()[-1])
     env = info["env"]
     assert env["CM_color"] == "blue" and env["CM_size"] == "7"
@@ -103,7 +113,7 @@ def test_env_sources_and_isolation(kube_cluster, kube_api, kube_namespace, tmp_p
     assert env["GREETING"] == "hello blue $(CM_color) $(UNKNOWN)"
     assert env["SIZE"] == "7"
     assert "OPT" not in env
-    assert env["POD_UID"] == created.metadata.uid
+    assert env["POD_UID"] == created["metadata"]["uid"]
     assert env["TEAM"] == "quant" and env["NOTE"] == "hi"
     assert env["NODE"] == kube_cluster.node_agent.node_name
     assert env["CPU_LIMIT"] == "2"  # ceil(1.5 cores), like the kubelet
@@ -115,56 +125,57 @@ def test_env_sources_and_isolation(kube_cluster, kube_api, kube_namespace, tmp_p
     assert not [k for k in env if k.startswith("AWS_") or k in ("KUBECONFIG", "S1MPLE_CLUSTER_DIR")]
     assert Path(env["HOME"]).is_dir() and Path(env["HOME"]) != Path.home()
     # Status as a kubelet reports it.
-    cs = pod.status.container_statuses[0]
-    assert cs.state.terminated.exit_code == 0 and cs.state.terminated.reason == "Completed"
-    assert cs.state.terminated.started_at and cs.state.terminated.finished_at
-    conds = {c.type: c for c in pod.status.conditions}
-    assert conds["Ready"].status == "False" and conds["Ready"].reason == "PodCompleted"
-    assert conds["PodScheduled"].status == "True"
-    assert pod.spec.node_name == kube_cluster.node_agent.node_name
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 0 and term.get("reason") == "Completed"
+    assert term.get("startedAt") and term.get("finishedAt")
+    conds = {c["type"]: c for c in conditions(pod)}
+    assert conds["Ready"]["status"] == "False" and conds["Ready"].get("reason") == "PodCompleted"
+    assert conds["PodScheduled"]["status"] == "True"
+    assert pod["spec"].get("nodeName") == kube_cluster.node_agent.node_name
     assert elapsed < 30, f"pod took {elapsed:.1f}s from creation to completion"
 
 
 def test_missing_secret_waits_until_created(kube_cluster, kube_api, kube_namespace):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     manifest = pod_manifest(
         "patient",
         "import os; print(os.environ['PW'])",
         container={"env": [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "later", "key": "pw"}}}]},
     )
-    core.create_namespaced_pod(ns, manifest)
+    api.create(pods(ns), manifest)
 
     def config_error():
-        p = core.read_namespaced_pod("patient", ns)
-        cs = p.status.container_statuses or []
-        return cs and cs[0].state.waiting and cs[0].state.waiting.reason == "CreateContainerConfigError" and p
+        p = api.get(f"{pods(ns)}/patient")
+        cs = p["status"].get("containerStatuses") or []
+        waiting = cs and cs[0]["state"].get("waiting")
+        return waiting and waiting.get("reason") == "CreateContainerConfigError" and p
 
     pod = wait_for(config_error, timeout=60, what="CreateContainerConfigError")
-    assert pod.status.phase == "Pending"
-    core.create_namespaced_secret(ns, {"metadata": {"name": "later"}, "stringData": {"pw": "open sesame"}})
-    pod = wait_phase(core, ns, "patient")
-    assert pod.status.phase == "Succeeded"
+    assert pod["status"]["phase"] == "Pending"
+    api.create(
+        f"/api/v1/namespaces/{ns}/secrets",
+        {"metadata": {"name": "later"}, "stringData": {"pw": "open sesame"}},
+    )
+    pod = wait_phase(api, ns, "patient")
+    assert pod["status"]["phase"] == "Succeeded"
     assert kube_cluster.node_agent.container_log(ns, "patient").strip() == "open sesame"
 
 
 def test_failed_container_reports_exit_code_and_start_error(kube_cluster, kube_api, kube_namespace):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
-    core.create_namespaced_pod(ns, pod_manifest("seven", "import sys; sys.exit(7)"))
-    core.create_namespaced_pod(ns, pod_manifest("nocmd", container={"command": ["no-such-binary-s1mple"]}))
-    pod = wait_phase(core, ns, "seven")
-    term = pod.status.container_statuses[0].state.terminated
-    assert (pod.status.phase, term.exit_code, term.reason) == ("Failed", 7, "Error")
-    pod = wait_phase(core, ns, "nocmd")
-    term = pod.status.container_statuses[0].state.terminated
-    assert (pod.status.phase, term.reason) == ("Failed", "StartError")
+    api, ns = kube_api, kube_namespace
+    api.create(pods(ns), pod_manifest("seven", "import sys; sys.exit(7)"))
+    api.create(pods(ns), pod_manifest("nocmd", container={"command": ["no-such-binary-s1mple"]}))
+    pod = wait_phase(api, ns, "seven")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (pod["status"]["phase"], term["exitCode"], term.get("reason")) == ("Failed", 7, "Error")
+    pod = wait_phase(api, ns, "nocmd")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (pod["status"]["phase"], term.get("reason")) == ("Failed", "StartError")
     assert "no-such-binary-s1mple" in kube_cluster.node_agent.container_log(ns, "nocmd")
 
 
 def test_deleting_pod_kills_its_process_group(kube_cluster, kube_api, kube_namespace):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     agent = kube_cluster.node_agent
     # The main process ignores SIGTERM and has a child: the grace period ends
     # with SIGKILL to the whole process group.
@@ -175,7 +186,7 @@ def test_deleting_pod_kills_its_process_group(kube_cluster, kube_api, kube_names
         print("pids", os.getpid(), child.pid, flush=True)
         time.sleep(3600)
     """
-    core.create_namespaced_pod(ns, pod_manifest("stubborn", script, terminationGracePeriodSeconds=2))
+    api.create(pods(ns), pod_manifest("stubborn", script, terminationGracePeriodSeconds=2))
 
     def pids():
         for line in agent.container_log(ns, "stubborn").splitlines():
@@ -187,33 +198,31 @@ def test_deleting_pod_kills_its_process_group(kube_cluster, kube_api, kube_names
     assert agent.container_pid(ns, "stubborn") == main_pid
     assert pid_alive(main_pid) and pid_alive(child_pid)
     t0 = time.monotonic()
-    core.delete_namespaced_pod("stubborn", ns)
-    wait_gone(core, ns, "stubborn")
+    api.delete(f"{pods(ns)}/stubborn")
+    wait_gone(api, ns, "stubborn")
     assert time.monotonic() - t0 >= 1.5  # it waited for the grace period
     assert not pid_alive(main_pid)
     wait_for(lambda: not pid_alive(child_pid), timeout=10, what="the child process to die")
 
 
 def test_active_deadline_seconds(kube_cluster, kube_api, kube_namespace):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
-    core.create_namespaced_pod(
-        ns,
+    api, ns = kube_api, kube_namespace
+    api.create(
+        pods(ns),
         pod_manifest(
             "slowpoke",
             "import os, time; print('pid', os.getpid(), flush=True); time.sleep(3600)",
             activeDeadlineSeconds=2,
         ),
     )
-    pod = wait_phase(core, ns, "slowpoke", timeout=60)
-    assert (pod.status.phase, pod.status.reason) == ("Failed", "DeadlineExceeded")
+    pod = wait_phase(api, ns, "slowpoke", timeout=60)
+    assert (pod["status"]["phase"], pod["status"].get("reason")) == ("Failed", "DeadlineExceeded")
     pid = kube_cluster.node_agent.container_pid(ns, "slowpoke")
     assert pid and not pid_alive(pid)
 
 
 def test_on_failure_restarts_in_place(kube_cluster, kube_api, kube_namespace, tmp_path):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     script = f"""
         import pathlib, sys
         m = pathlib.Path({str(tmp_path / "m")!r})
@@ -221,16 +230,15 @@ def test_on_failure_restarts_in_place(kube_cluster, kube_api, kube_namespace, tm
             m.write_text("x")
             sys.exit(3)
     """
-    core.create_namespaced_pod(ns, pod_manifest("phoenix", script, restartPolicy="OnFailure"))
-    pod = wait_phase(core, ns, "phoenix", phases=("Succeeded",), timeout=60)
-    cs = pod.status.container_statuses[0]
-    assert cs.restart_count == 1
-    assert cs.last_state.terminated.exit_code == 3
+    api.create(pods(ns), pod_manifest("phoenix", script, restartPolicy="OnFailure"))
+    pod = wait_phase(api, ns, "phoenix", phases=("Succeeded",), timeout=60)
+    cs = pod["status"]["containerStatuses"][0]
+    assert cs["restartCount"] == 1
+    assert cs["lastState"]["terminated"]["exitCode"] == 3
 
 
 def test_init_containers_and_image_map(kube_cluster, kube_api, kube_namespace, tmp_path):
-    core = client.CoreV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     agent = kube_cluster.node_agent
     bindir = tmp_path / "image-bin"
     bindir.mkdir()
@@ -263,20 +271,19 @@ def test_init_containers_and_image_map(kube_cluster, kube_api, kube_namespace, t
                 "command": ["sh", "-c", 'echo from-init > "$HOME/init.txt"'],
             }
         ]
-        core.create_namespaced_pod(ns, manifest)
-        pod = wait_phase(core, ns, "mapped")
+        api.create(pods(ns), manifest)
+        pod = wait_phase(api, ns, "mapped")
     finally:
         agent.image_map_path.write_text(old)
-    assert pod.status.phase == "Succeeded", agent.container_log(ns, "mapped")
+    assert pod["status"]["phase"] == "Succeeded", agent.container_log(ns, "mapped")
     assert agent.container_log(ns, "mapped").strip() == "tool says hi; init wrote from-init"
-    assert pod.status.init_container_statuses[0].state.terminated.exit_code == 0
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
 
 
 def test_eviction_is_a_disruption_for_pod_failure_policy(kube_cluster, kube_api, kube_namespace):
     """The Eviction API's DisruptionTarget condition survives the agent's status
     updates, so podFailurePolicy's Ignore rule does not count the evicted pod."""
-    core, batch = client.CoreV1Api(kube_api), client.BatchV1Api(kube_api)
-    ns = kube_namespace
+    api, ns = kube_api, kube_namespace
     script = "import time; time.sleep(3600)"
     manifest = job_manifest(
         "evictee",
@@ -284,43 +291,42 @@ def test_eviction_is_a_disruption_for_pod_failure_policy(kube_cluster, kube_api,
         backoffLimit=0,
         podFailurePolicy={"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
     )
-    batch.create_namespaced_job(ns, manifest)
+    api.create(jobs(ns), manifest)
 
     def running_pod():
-        pods = core.list_namespaced_pod(ns, label_selector="job-name=evictee").items
-        return len(pods) == 1 and pods[0].status.phase == "Running" and pods[0]
+        evictees = api.list(pods(ns), label_selector="job-name=evictee")
+        return len(evictees) == 1 and evictees[0]["status"].get("phase") == "Running" and evictees[0]
 
     first = wait_for(running_pod, timeout=60, what="the Job's pod to run")
-    core.create_namespaced_pod_eviction(
-        first.metadata.name,
-        ns,
-        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first.metadata.name}},
+    first_name = first["metadata"]["name"]
+    api.create(
+        f"{pods(ns)}/{first_name}/eviction",
+        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first_name, "namespace": ns}},
     )
     # The Job ignores the disruption (backoffLimit 0 would fail it otherwise)
     # and creates a replacement pod.
     second = wait_for(
-        lambda: (p := running_pod()) and p.metadata.uid != first.metadata.uid and p,
+        lambda: (p := running_pod()) and p["metadata"]["uid"] != first["metadata"]["uid"] and p,
         timeout=120,
         what="a replacement pod",
     )
-    job = batch.read_namespaced_job("evictee", ns)
-    assert not job.status.failed
-    assert not [c for c in job.status.conditions or [] if c.type == "Failed" and c.status == "True"]
-    assert second.metadata.name != first.metadata.name
-    batch.delete_namespaced_job("evictee", ns, propagation_policy="Background")
+    job = api.get(f"{jobs(ns)}/evictee")
+    assert not job["status"].get("failed")
+    assert not [c for c in conditions(job) if c["type"] == "Failed" and c["status"] == "True"]
+    assert second["metadata"]["name"] != first_name
+    api.delete(f"{jobs(ns)}/evictee", propagationPolicy="Background")
 
 
 def test_ttl_after_finished_deletes_job(kube_cluster, kube_api, kube_namespace):
     """ttlSecondsAfterFinished: the ttl-after-finished controller deletes the Job."""
-    batch = client.BatchV1Api(kube_api)
-    ns = kube_namespace
-    batch.create_namespaced_job(ns, job_manifest("brief", "print('done')", ttlSecondsAfterFinished=1))
-    wait_job_finished(batch, ns, "brief", timeout=120)
+    api, ns = kube_api, kube_namespace
+    api.create(jobs(ns), job_manifest("brief", "print('done')", ttlSecondsAfterFinished=1))
+    wait_job_finished(api, ns, "brief", timeout=120)
 
     def gone():
         try:
-            batch.read_namespaced_job("brief", ns)
-        except ApiException as e:
+            api.get(f"{jobs(ns)}/brief")
+        except KubeRestError as e:
             return e.status == 404
         return False
 
