@@ -379,7 +379,7 @@ class Cluster:
         return bool(self.procs) and all(self.procs.get(n) and self.procs[n].alive() for n in self.ORDER)
 
     def env(self) -> dict[str, str]:
-        """Variables for kubectl, the kubernetes client and boto3 (which reads AWS_* itself)."""
+        """Variables for kubectl, the operator and boto3 (which reads AWS_* itself)."""
         path = os.environ.get("PATH", "")
         return {
             "KUBECONFIG": str(self.kubeconfig),

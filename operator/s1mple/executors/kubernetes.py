@@ -7,22 +7,12 @@ operator repeating one is harmless (an existing Job is found, not duplicated).
 
 from __future__ import annotations
 
-import json
-import os
+import base64
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-
-
-def api_client() -> client.ApiClient:
-    """An API client from the in-cluster service account, else the current kubeconfig."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-    return client.ApiClient()
+from s1mple.executors.apiserver import ApiError, ApiServer
+from s1mple.kube.names import MANAGED_BY
 
 
 @dataclass(frozen=True)
@@ -56,63 +46,57 @@ class JobState:
 
 
 class KubernetesExecutor:
-    def __init__(self, api: client.ApiClient | None = None):
-        self.api = api or api_client()
-        self.batch = client.BatchV1Api(self.api)
-        self.core = client.CoreV1Api(self.api)
+    def __init__(self, api: ApiServer | None = None):
+        self.api = api or ApiServer()
 
     def ensure_job(self, job: dict[str, Any]) -> bool:
         """Create the Job unless it exists; True when this call created it."""
         try:
-            self.batch.create_namespaced_job(job["metadata"]["namespace"], job)
+            self.api.create(_jobs(job["metadata"]["namespace"]), job)
             return True
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 409:
                 return False
             raise
 
     def read_job(self, namespace: str, name: str) -> JobState | None:
         try:
-            job = self.batch.read_namespaced_job(name, namespace, _preload_content=False)
-        except ApiException as exc:
+            return JobState.from_job(self.api.get(f"{_jobs(namespace)}/{name}"))
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        return JobState.from_job(json.loads(job.data))
 
     def retire_jobs(self, namespace: str, owner_uid: str, keep: str) -> list[str]:
         """Delete this resource's Jobs of earlier generations (their finished runs stay in storage)."""
-        jobs = self.batch.list_namespaced_job(
-            namespace, label_selector="app.kubernetes.io/managed-by=s1mple-operator"
-        )
+        listed = self.api.get(_jobs(namespace), labelSelector="=".join(MANAGED_BY))
         retired = []
-        for job in jobs.items:
-            owners = job.metadata.owner_references or []
-            if job.metadata.name != keep and any(o.uid == owner_uid for o in owners):
+        for job in listed.get("items") or []:
+            meta = job["metadata"]
+            owners = meta.get("ownerReferences") or []
+            if meta["name"] != keep and any(o.get("uid") == owner_uid for o in owners):
                 try:
-                    self.batch.delete_namespaced_job(
-                        job.metadata.name, namespace, propagation_policy="Background"
-                    )
-                    retired.append(job.metadata.name)
-                except ApiException as exc:
+                    self.api.delete(f"{_jobs(namespace)}/{meta['name']}")
+                    retired.append(meta["name"])
+                except ApiError as exc:
                     if exc.status != 404:
                         raise
         return retired
 
     def read_config_map_key(self, namespace: str, name: str, key: str) -> str:
-        cm = self.core.read_namespaced_config_map(name, namespace)
-        data = cm.data or {}
+        data = self.api.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}").get("data") or {}
         if key not in data:
             raise KeyError(f"ConfigMap {name!r} has no key {key!r} (keys: {sorted(data)})")
         return data[key]
 
     def read_secret_keys(self, namespace: str, name: str, keys: tuple[str, ...]) -> dict[str, str]:
         """The storage credentials a resource names: the operator writes manifests and reads results too."""
-        import base64
-
-        secret = self.core.read_namespaced_secret(name, namespace)
-        data = secret.data or {}
+        data = self.api.get(f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data") or {}
         missing = [k for k in keys if k not in data]
         if missing:
             raise KeyError(f"Secret {name!r} has no key(s) {missing} (keys: {sorted(data)})")
         return {k: base64.b64decode(data[k]).decode() for k in keys}
+
+
+def _jobs(namespace: str) -> str:
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs"

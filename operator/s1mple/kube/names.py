@@ -56,11 +56,15 @@ def job_name(kind: str, name: str, uid: str, generation: int) -> str:
     return f"{base}{tag}"
 
 
+#: Label of every object the operator creates (its Jobs are listed by it).
+MANAGED_BY = ("app.kubernetes.io/managed-by", "s1mple-operator")
+
+
 def child_labels(kind: str, name: str, generation: int) -> dict[str, str]:
     """Labels of every child object: ours only; the parent's labels (and GitOps tracking) stay off."""
     return {
         "app.kubernetes.io/name": "s1mple-runner",
-        "app.kubernetes.io/managed-by": "s1mple-operator",
+        MANAGED_BY[0]: MANAGED_BY[1],
         f"{GROUP}/kind": label_value(kind.lower()),
         f"{GROUP}/name": label_value(name),
         f"{GROUP}/generation": str(int(generation)),

@@ -1,0 +1,133 @@
+"""The operator's REST client for the API server: plain JSON over urllib3, with kopf's credentials.
+
+The operator makes five kinds of calls (create/read/list/delete a Job, read a ConfigMap or Secret), so
+it needs no client library: the official one costs ~50 MB of memory and half a second of import for
+code we would not use.  Credentials come from kopf's own login functions (service account in a pod,
+else the kubeconfig: token or client certificate), the same ones kopf uses for its watches.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import kopf
+import urllib3
+
+
+class ApiError(Exception):
+    """A non-2xx answer; ``status`` is the HTTP code (404 missing, 409 exists, 403 forbidden ...)."""
+
+    def __init__(self, status: int, method: str, path: str, message: str):
+        super().__init__(f"{method} {path}: HTTP {status}: {message}")
+        self.status = status
+
+
+def login() -> kopf.ConnectionInfo:
+    """In a pod its service account, else the current kubeconfig context (as kopf logs in)."""
+    settings = kopf.OperatorSettings()
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    if info is None:
+        raise kopf.LoginError(
+            "no Kubernetes credentials: not in a pod (no service account token) and no kubeconfig "
+            "(set KUBECONFIG or create ~/.kube/config)"
+        )
+    return info
+
+
+def _pem(data: str | bytes) -> bytes:
+    """kubeconfig ``*-data`` fields are base64 of PEM."""
+    return base64.b64decode(data)
+
+
+def ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if info.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if info.ca_path:
+        ctx.load_verify_locations(cafile=os.fspath(info.ca_path))
+    elif info.ca_data:
+        ctx.load_verify_locations(cadata=_pem(info.ca_data).decode())
+    cert, key = info.certificate_path, info.private_key_path
+    if info.certificate_data or info.private_key_data:
+        # ssl loads a client certificate only from files: write them privately, load, delete at once
+        with tempfile.TemporaryDirectory(prefix="s1mple-tls-") as tmp:
+            if info.certificate_data:
+                cert = os.path.join(tmp, "client.crt")
+                _write_private(cert, _pem(info.certificate_data))
+            if info.private_key_data:
+                key = os.path.join(tmp, "client.key")
+                _write_private(key, _pem(info.private_key_data))
+            ctx.load_cert_chain(os.fspath(cert), os.fspath(key) if key else None)
+    elif cert:
+        ctx.load_cert_chain(os.fspath(cert), os.fspath(key) if key else None)
+    return ctx
+
+
+def _write_private(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+class ApiServer:
+    """Thread-safe (one urllib3 pool); logs in again once on 401, since service-account tokens rotate."""
+
+    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = login, timeout: float = 30.0):
+        self._login = login
+        self._timeout = urllib3.Timeout(connect=5.0, read=timeout)
+        self._lock = threading.Lock()
+        self._connect()
+
+    def _connect(self) -> None:
+        info = self._login()
+        headers = {"Accept": "application/json", "User-Agent": "s1mple-operator"}
+        if info.token:
+            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+        elif info.username and info.password:
+            basic = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        with self._lock:
+            self.server = info.server.rstrip("/")
+            self._headers = headers
+            self._pool = urllib3.PoolManager(
+                ssl_context=ssl_context(info), retries=urllib3.Retry(total=2, connect=2, read=0, status=0)
+            )
+
+    def request(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        url = self.server + path + (f"?{urlencode(params)}" if params else "")
+        for attempt in (1, 2):
+            headers = dict(self._headers)
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            resp = self._pool.request(method, url, body=data, headers=headers, timeout=self._timeout)
+            if resp.status == 401 and attempt == 1:
+                self._connect()
+                continue
+            break
+        payload = json.loads(resp.data) if resp.data else {}
+        if resp.status >= 300:
+            message = payload.get("message") if isinstance(payload, dict) else None
+            raise ApiError(resp.status, method, path, message or resp.reason or "")
+        return payload
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        return self.request("GET", path, params=params or None)
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", path, body)
+
+    def delete(self, path: str, propagation_policy: str = "Background") -> dict[str, Any]:
+        return self.request("DELETE", path, {"propagationPolicy": propagation_policy})
