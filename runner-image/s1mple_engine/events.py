@@ -14,12 +14,24 @@ Problems, each naming the worker path, the plugin and the event:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from .config import suggest
 from .registry import all_plugins, known_events
-from .workers import SYSTEM_EVENTS, Plugin
+from .workers import SYSTEM_EVENTS
 
 
-def validate_event_chains(workers: list[tuple[str, Plugin]], has_opportunity_workers: bool) -> list[str]:
+class Wired(Protocol):
+    """A worker as the event chain sees it (a plugin instance, or its validation-time Wiring)."""
+
+    name: str
+    publishes: tuple[str, ...] | list[str]
+
+    def listened_events(self) -> tuple[str, ...]: ...
+
+
+def validate_event_chains(workers: Sequence[tuple[str, Wired]], has_opportunity_workers: bool) -> list[str]:
     problems: list[str] = []
     published: dict[str, list[int]] = {}
     for idx, (_, w) in enumerate(workers):
@@ -50,31 +62,38 @@ def validate_event_chains(workers: list[tuple[str, Plugin]], has_opportunity_wor
             for a in published.get(ev, ()):
                 edges[a].append((b, ev))
     state = [0] * len(workers)  # 0 new, 1 on stack, 2 done
-    stack: list[tuple[int, str]] = []
     reported: set[frozenset[int]] = set()
-
-    def visit(a: int) -> None:
-        state[a] = 1
-        for b, ev in edges[a]:
-            stack.append((b, ev))
-            if state[b] == 1:
-                start = next(k for k in range(len(stack)) if stack[k][0] == b)
-                cycle = stack[start:]
-                members = frozenset(x for x, _ in cycle)
-                if members not in reported:
-                    reported.add(members)
-                    chain = f"{workers[b][0]} ({workers[b][1].name})"
-                    for x, e in cycle[1:]:  # the last element is b again: closes the loop
-                        chain += f" --{e}--> {workers[x][0]} ({workers[x][1].name})"
-                    problems.append(f"event cycle: {chain}; break it by removing one of these wirings")
-            elif state[b] == 0:
-                visit(b)
-            stack.pop()
-        state[a] = 2
-
     for i in range(len(workers)):
         if state[i] == 0:
-            stack.append((i, ""))
-            visit(i)
-            stack.pop()
+            _visit(i, [(i, "")], edges, state, reported, workers, problems)
     return problems
+
+
+def _visit(
+    a: int,
+    stack: list[tuple[int, str]],
+    edges: dict[int, list[tuple[int, str]]],
+    state: list[int],
+    reported: set[frozenset[int]],
+    workers: Sequence[tuple[str, Wired]],
+    problems: list[str],
+) -> None:
+    """Depth-first search from ``a`` reporting each cycle once (a module function, not a recursive
+    closure: that would be a reference cycle left for the GC on every backtest)."""
+    state[a] = 1
+    for b, ev in edges[a]:
+        stack.append((b, ev))
+        if state[b] == 1:
+            start = next(k for k in range(len(stack)) if stack[k][0] == b)
+            cycle = stack[start:]
+            members = frozenset(x for x, _ in cycle)
+            if members not in reported:
+                reported.add(members)
+                chain = f"{workers[b][0]} ({workers[b][1].name})"
+                for x, e in cycle[1:]:  # the last element is b again: closes the loop
+                    chain += f" --{e}--> {workers[x][0]} ({workers[x][1].name})"
+                problems.append(f"event cycle: {chain}; break it by removing one of these wirings")
+        elif state[b] == 0:
+            _visit(b, stack, edges, state, reported, workers, problems)
+        stack.pop()
+    state[a] = 2

@@ -9,7 +9,9 @@ not allowed by the plugin, operator combinations that do not exist, and event-ch
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -149,7 +151,66 @@ def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
 
 def validate_blueprint(blueprint: Blueprint) -> list[str]:
     """ALL problems of ``blueprint`` (empty list: valid), each naming the worker path and the fix."""
-    return compile_blueprint(blueprint)[1]
+    return BlueprintValidator()(blueprint)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What event-chain validation needs of a worker: not the instance (a sweep validates thousands)."""
+
+    name: str
+    publishes: tuple[str, ...]
+    listened: tuple[str, ...]
+
+    def listened_events(self) -> tuple[str, ...]:
+        return self.listened
+
+
+def _params_key(params: dict[str, Any]) -> Any:
+    """A hashable key of params; scalars keep their type (1, 1.0 and True validate differently)."""
+    key = tuple(sorted((k, type(v), v) for k, v in params.items()))
+    try:
+        hash(key)
+        return key
+    except TypeError:  # lists, nested mappings
+        return json.dumps(params, sort_keys=True, default=repr)
+
+
+class BlueprintValidator:
+    """``validate_blueprint`` with memory, for a sweep: its blueprints differ in a few params, so each
+    distinct worker configuration is compiled once and each distinct event wiring checked once (a
+    10,000-run sweep of one plugin: 10,000 param checks instead of 40,000 worker compilations)."""
+
+    def __init__(self) -> None:
+        self._workers: dict[tuple[Any, ...], tuple[Wiring | None, list[str]]] = {}
+        self._chains: dict[tuple[Any, ...], list[str]] = {}
+
+    def __call__(self, blueprint: Blueprint) -> list[str]:
+        problems: list[str] = list(operator_problems(blueprint))
+        counters: dict[tuple[str, str | None], int] = {}
+        nodes: list[tuple[str, Wiring]] = []
+        for category, phase, wc in blueprint.workers():
+            k = counters.get((category, phase), 0)
+            counters[(category, phase)] = k + 1
+            path = _worker_path(category, phase, k)
+            triggers = tuple(wc.triggers) if wc.triggers is not None else None
+            key = (path, wc.plugin, wc.subtype, _params_key(wc.params), triggers)
+            known = self._workers.get(key)
+            if known is None:
+                inst, probs = _compile_worker(path, category, phase, wc)
+                wiring = (
+                    None if inst is None else Wiring(inst.name, tuple(inst.publishes), inst.listened_events())
+                )
+                known = self._workers[key] = (wiring, probs)
+            wiring, probs = known
+            problems += probs
+            if wiring is not None:
+                nodes.append((path, wiring))
+        has_opportunities = bool(blueprint.opportunity_workers)
+        chain_key = (has_opportunities, tuple(nodes))
+        if chain_key not in self._chains:
+            self._chains[chain_key] = validate_event_chains(nodes, has_opportunities)
+        return problems + self._chains[chain_key]
 
 
 def require_valid(blueprint: Blueprint, source: str | None = None) -> Strategy:

@@ -188,3 +188,25 @@ def test_registry_contract():
 def test_shipped_blueprint_is_valid():
     root = Path(__file__).resolve().parents[2]
     assert validate_blueprint(load_blueprint(root / "config/blueprints/ma_crossover.yaml")) == []
+
+
+def test_sweep_validator_remembers_but_reports_like_validate_blueprint():
+    """The memoising validator a sweep uses gives exactly validate_blueprint's problems, per blueprint,
+    whatever it saw before (a cached worker or event wiring must not leak into another blueprint)."""
+    from s1mple_engine.validation import BlueprintValidator
+
+    validator = BlueprintValidator()
+    cases = [
+        blueprint(opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": 5, "slow": 20}}]),
+        blueprint(opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": 5.5, "slow": 20}}]),
+        blueprint(opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": True, "slow": 20}}]),
+        blueprint(operational=[{"plugin": "test_ping"}, {"plugin": "test_pong"}]),
+        blueprint(operational=[{"plugin": "test_ping"}]),
+        blueprint(opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": [5], "slow": 20}}]),
+    ]
+    for bp in cases + cases:  # second round: every answer from memory
+        assert validator(bp) == validate_blueprint(bp)
+    assert validator(cases[0]) == []
+    assert any("fast" in p for p in validator(cases[1]))
+    assert any("event cycle" in p for p in validator(cases[3]))
+    assert any("no worker in this blueprint publishes" in p for p in validator(cases[4]))
