@@ -82,12 +82,16 @@ def rank_key(
     return (group, 0, signed, record.get("run_id", ""))
 
 
+#: records as (record, feasible, reason why not), best first
+Ranked = list[tuple[Record, bool, str | None]]
+
+
 def rank(
     records: Iterable[Any],
     primary: str,
     direction: Direction,
     constraints: RunConstraints | None = None,
-) -> list[tuple[Record, bool, str | None]]:
+) -> Ranked:
     """Records as (record, feasible, reason), best first: feasible, then primary metric, then run_id."""
     rows = []
     for r in records:
@@ -145,10 +149,13 @@ def optimization_result(
     constraints: RunConstraints | None = None,
     planned_runs: int | None = None,
     search: dict[str, Any] | None = None,
+    ranked: Ranked | None = None,
 ) -> Record:
-    """The design's OptimizationResult (plus a few keys: rank, feasibility, planned/infeasible counts)."""
+    """The design's OptimizationResult (plus a few keys: rank, feasibility, planned/infeasible counts).
+    ``ranked``: :func:`rank` of these records with these targets, when the caller has it already."""
     direction = direction or metric_direction(primary_metric)
-    ranked = rank(records, primary_metric, direction, constraints)
+    if ranked is None:
+        ranked = rank(records, primary_metric, direction, constraints)
     results = [_result_entry(rec, ok, why, n + 1) for n, (rec, ok, why) in enumerate(ranked)]
     ok_runs = sum(1 for rec, _, _ in ranked if rec.get("status") == "ok")
     feasible_runs = sum(1 for _, ok, _ in ranked if ok)
@@ -338,12 +345,14 @@ def results_frame(
     primary_metric: str = "sharpe_ratio",
     direction: Direction | None = None,
     constraints: RunConstraints | None = None,
+    ranked: Ranked | None = None,
 ) -> pd.DataFrame:
     """One row per run, ranked (rank 1 = best feasible).  Columns: rank, run_id, index, [variant_name],
     choice labels, ``plugin.param`` parameters, status, feasible, infeasible_reason, every metric, causality
-    counts (+ top_rejection_reasons as JSON), duration_s, error."""
+    counts (+ top_rejection_reasons as JSON), duration_s, error.  ``ranked`` as in optimization_result."""
     direction = direction or metric_direction(primary_metric)
-    ranked = rank(records, primary_metric, direction, constraints)
+    if ranked is None:
+        ranked = rank(records, primary_metric, direction, constraints)
     rows = []
     label_cols: list[str] = []
     param_cols: list[str] = []

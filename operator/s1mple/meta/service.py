@@ -26,7 +26,7 @@ import pandas as pd
 
 from s1mple.executors.local import ParallelRunService, Progress, RunSummary, default_workers
 from s1mple_engine.config import ConfigError
-from s1mple_engine.runs import RecordWriter, read_records
+from s1mple_engine.runs import RecordWriter, gc_paused, read_records
 from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
 from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
 
@@ -61,10 +61,10 @@ def now_iso() -> str:
 
 def engine_validator() -> Callable[[Any], list[str]] | None:
     try:
-        from s1mple_engine.validation import validate_blueprint
+        from s1mple_engine.validation import BlueprintValidator
     except ImportError:  # pragma: no cover - the engine always ships it
         return None
-    return validate_blueprint
+    return BlueprintValidator()
 
 
 def warm_market_data(plan: BasePlan) -> None:
@@ -176,7 +176,8 @@ class Sweep:
     def prepare(self) -> None:
         self.store.probe()  # before anything runs: a clear error naming the endpoint and env vars
         if self.validator is not None:
-            problems = self.plan.validate(self.validator)
+            with gc_paused():
+                problems = self.plan.validate(self.validator)
             if problems:
                 raise ConfigError(problems, self.plan.source)
         if self.warm is not None:
@@ -355,12 +356,19 @@ class Sweep:
         self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary | None = None
     ) -> SweepOutcome:
         """Aggregate the records of ``run_ids`` (pure aggregation) and write result.json/results.parquet."""
+        with gc_paused():
+            return self._finish(run_ids, results, summary)
+
+    def _finish(
+        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary | None
+    ) -> SweepOutcome:
         summary = summary or RunSummary()
         plan = self.plan
         records = [results[r] for r in run_ids if r in results]
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
-            t = plan.config.optimization_targets
+            t, constraints = plan.config.optimization_targets, plan.config.constraints
+            ranked = aggregation.rank(records, t.primary_metric, t.primary_direction(), constraints)
             result = aggregation.optimization_result(
                 optimization_id=plan.plan_id,
                 optimization_name=plan.name,
@@ -371,15 +379,18 @@ class Sweep:
                 primary_metric=t.primary_metric,
                 direction=t.primary_direction(),
                 secondary_metrics=t.secondary_metrics,
-                constraints=plan.config.constraints,
+                constraints=constraints,
                 search=plan.search_info(),
+                ranked=ranked,
             )
             frame = aggregation.results_frame(
                 records,
                 primary_metric=t.primary_metric,
                 direction=t.primary_direction(),
-                constraints=plan.config.constraints,
+                constraints=constraints,
+                ranked=ranked,
             )
+            del ranked
         else:
             assert isinstance(plan, VariantPlan)
             variants = [
