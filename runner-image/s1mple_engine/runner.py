@@ -1,6 +1,6 @@
 """``s1mple-runner``: what each pod of an Optimization's / VariantTest's Indexed Job executes.
 
-It reads its chunk of the plan (``plans/<plan_id>/index-<i>.jsonl``, ``i`` = the Job completion index),
+It reads its runs of the plan (``i`` = the Job completion index; the layout is :mod:`.chunks`),
 skips runs an earlier attempt of the same index already stored, runs the rest one after another (the pods
 are the parallelism), and writes each RunRecord to storage in small atomic batches as it finishes.
 
@@ -10,7 +10,7 @@ Exit codes are what the Job's podFailurePolicy acts on:
   as such, never a failed pod;
 * 1: infrastructure (storage unreachable, killed mid-write): the index is retried, and the retry skips
   what this attempt stored;
-* 3: the chunk is missing or unreadable: retrying cannot help, the index fails at once.
+* 3: the plan or a chunk is missing or unreadable: retrying cannot help, the index fails at once.
 
 The per-run timeout is a SIGALRM in this process; a run stuck where Python cannot interrupt it is ended
 by the pod's activeDeadlineSeconds (then the index is retried, and finally reported as missing runs).
@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .chunks import BadLayout, read_run_lines
 from .runs import RecordWriter, execute_run, read_records, record_of
 from .runspec import RunSpec
 from .store import Store, StoreError, open_store
@@ -75,47 +76,41 @@ def completion_index(given: int | None) -> int:
     raise BadManifest(f"no completion index: pass --index or set {' / '.join(INDEX_ENV)}")
 
 
-def read_chunk(store: Store, plan_id: str, index: int) -> list[dict[str, Any]]:
-    key = f"plans/{plan_id}/index-{index}.jsonl"
-    if not store.exists(key):
-        if not store.exists(f"plans/{plan_id}/manifest.json"):
-            raise BadManifest(f"no plan {plan_id} in {store.uri}")
-        raise BadManifest(f"plan {plan_id} has no chunk for index {index} ({store.url(key)})")
-    try:
-        return [row for row in store.iter_jsonl(key) if isinstance(row, dict)]
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise BadManifest(f"{store.url(key)}: unreadable: {exc}") from None
-
-
-def localise_market_data(chunk: list[dict[str, Any]], store_for: Any, workdir: Path) -> None:
+class MarketDataCache:
     """Market data on s3:// is fetched once into the pod's scratch dir; run_ids stay as planned."""
-    fetched: dict[str, str] = {}
-    for payload in chunk:
+
+    def __init__(self, store_for: Any, workdir: Path):
+        self.store_for, self.workdir = store_for, workdir
+        self.fetched: dict[str, str] = {}
+
+    def localise(self, payload: dict[str, Any]) -> None:
         md = payload["operation"]["market_data"]
         uri = md["path"]
         if not uri.startswith("s3://"):
-            continue
-        if uri not in fetched:
-            bucket_key = uri[len("s3://") :]
-            bucket, _, key = bucket_key.partition("/")
-            target = workdir / "market-data" / Path(key).name
+            return
+        if uri not in self.fetched:
+            bucket, _, key = uri[len("s3://") :].partition("/")
+            target = self.workdir / "market-data" / Path(key).name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store_for(f"s3://{bucket}").get_bytes(key))
-            fetched[uri] = str(target)
-        md["path"] = fetched[uri]
+            target.write_bytes(self.store_for(f"s3://{bucket}").get_bytes(key))
+            self.fetched[uri] = str(target)
+        md["path"] = self.fetched[uri]
 
 
 def run_chunk(
     store: Store, plan_id: str, index: int, timeout: float | None, attempt: str | None = None
 ) -> dict[str, int]:
-    """Run one chunk into the store; returns counts. Raises BadManifest / StoreError."""
-    chunk = read_chunk(store, plan_id, index)
+    """Run one index's runs into the store; returns counts. Raises BadManifest / StoreError."""
+    try:
+        lines = read_run_lines(store, plan_id, index)
+    except BadLayout as exc:
+        raise BadManifest(str(exc)) from None
     own_prefix = f"{plan_id}-i{index}-"
     done = {r["run_id"] for r in read_records(store, prefix=f"results/{own_prefix}")}
-    localise_market_data(chunk, open_store, Path(os.environ.get("TMPDIR", "/tmp")))
+    market_data = MarketDataCache(open_store, Path(os.environ.get("TMPDIR", "/tmp")))
     attempt = attempt or f"{int(time.time())}-{os.getpid()}-{os.urandom(2).hex()}"
     writer = RecordWriter(store, part_prefix=own_prefix + attempt, max_delay=2.0)
-    counts = {"runs": len(chunk), "skipped": 0, "ok": 0, "failed": 0}
+    counts = {"runs": len(lines), "skipped": 0, "ok": 0, "failed": 0}
     stop = {"now": False}
 
     def _terminate(signum: int, frame: Any) -> None:  # pod deletion: keep what is finished
@@ -124,10 +119,17 @@ def run_chunk(
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        for payload in chunk:
+        for n, line in enumerate(lines):
+            try:
+                payload = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadManifest(
+                    f"plan {plan_id} index {index}, run {n}: unreadable run spec: {exc}"
+                ) from None
             if payload.get("run_id") in done:
                 counts["skipped"] += 1
                 continue
+            market_data.localise(payload)
             t0 = time.perf_counter()
             try:
                 spec = RunSpec.from_payload(payload)

@@ -32,7 +32,6 @@ class OperatorProcess:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in self.cluster.process_env().items() if not k.startswith("AWS_")}
         env.update(
-            S1MPLE_RECONCILE_INTERVAL="1",
             S1MPLE_CONFIG_ROOT=str(ROOT),
             PYTHONUNBUFFERED="1",
         )

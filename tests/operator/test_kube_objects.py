@@ -214,3 +214,13 @@ def test_status_stays_small_whatever_the_number_of_runs():
     )
     assert len(json.dumps(status_patch(status))) <= 32 * 1024
     assert bounded(huge).get("_truncated") is True
+
+
+def test_only_resources_in_flight_get_ticks():
+    from s1mple.kube.reconcile import in_flight
+
+    assert in_flight({}, 1)  # never planned
+    assert in_flight({"observedGeneration": 1, "phase": "Running"}, 1)
+    assert not in_flight({"observedGeneration": 1, "phase": "Succeeded"}, 1)
+    assert not in_flight({"observedGeneration": 2, "phase": "Invalid"}, 2)
+    assert in_flight({"observedGeneration": 1, "phase": "Succeeded"}, 2)  # spec edited: plan again

@@ -15,6 +15,7 @@ same status, with no duplicate Job and no result counted twice.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,12 +64,24 @@ class Cluster(Protocol):
     def read_secret_keys(self, namespace: str, name: str, keys: tuple[str, ...]) -> dict[str, str]: ...
 
 
+TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.INVALID)
+#: Seconds between progress patches of one resource (completion is still checked on every tick).
+PROGRESS_EVERY = 2.0
+_progress_patched: dict[tuple[str, int], float] = {}
+
+
+def in_flight(status: dict[str, Any], generation: int) -> bool:
+    """Whether a resource needs ticks: a generation not planned yet, or one whose Job is running.
+    Finished resources get none (kopf stops their timer) until their spec changes again."""
+    return status.get("observedGeneration") != generation or status.get("phase") not in TERMINAL
+
+
 def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cluster: Cluster) -> Outcome:
     """One step for one resource (called by the kopf timer)."""
     current = ResearchStatus.model_validate(status or {})
     if current.observed_generation != ref.generation or current.phase is None:
         return _start_generation(ref, spec, current, cluster)
-    if current.phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.INVALID):
+    if current.phase in TERMINAL:
         return Outcome()
     return _follow(ref, spec, current, cluster)
 
@@ -84,10 +97,6 @@ def _start_generation(
         return _waiting_for_storage(ref, current, str(exc))
 
     job_name = names.job_name(ref.kind, ref.name, ref.uid, ref.generation)
-    try:
-        planned.write_manifest()
-    except StoreError as exc:
-        return _waiting_for_storage(ref, current, str(exc))
     events = []
     retired = cluster.retire_jobs(ref.namespace, ref.uid, keep=job_name)
     if retired:
@@ -142,12 +151,16 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
-        plan = planned.stored_job_plan(current.job_name)
+        plan = planned.job_plan(current.job_name)
         cluster.ensure_job(jobs.indexed_job(plan))
         return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
 
     running = job.active
     if not job.finished and progress.done < planned.total:
+        key, clock = (ref.uid, ref.generation), time.monotonic()
+        if clock - _progress_patched.get(key, -PROGRESS_EVERY) < PROGRESS_EVERY:
+            return Outcome()
+        _progress_patched[key] = clock
         updated = current.model_copy(
             update={
                 "progress": f"{progress.done}/{planned.total}",
@@ -166,6 +179,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
     except StoreError as exc:
         return _waiting_for_storage(ref, current, str(exc))
     forget(planned)
+    _progress_patched.pop((ref.uid, ref.generation), None)
     missing = planned.total - result.succeeded - result.failed
     if missing == 0 and result.succeeded == 0 and planned.total > 0:
         phase, cond, reason = Phase.FAILED, "False", "NoSuccessfulRuns"

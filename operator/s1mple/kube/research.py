@@ -1,11 +1,12 @@
 """From a resource to the shared planner, store and aggregator (no Kubernetes calls of its own).
 
 Storage layout under ``<spec.storage.uri>/<namespace>/<kind>/<name>/`` (the local layout of
-``s1mple optimize --out``, plus the plan chunks the pods read)::
+``s1mple optimize --out``, plus the plan chunks the pods read, see :mod:`s1mple_engine.chunks`)::
 
-    plans/<plan_id>/manifest.json    plan metadata; written LAST, so its presence means the chunks exist
+    plans/<plan_id>/manifest.json    plan metadata and the pods' layout; written LAST, so its presence
+                                     means the chunks exist (and it is never rewritten: a Job reads it)
     plans/<plan_id>/run_ids.json     every run_id of the plan, in plan order (progress counting)
-    plans/<plan_id>/index-<i>.jsonl  the run specs Job index i executes (only runs without a result)
+    plans/<plan_id>/chunk-<j>.jsonl  the run specs without a result, 1,000 per chunk
     results/<plan_id>-i<i>-*.jsonl   RunRecords the pods write in atomic batches
     results.parquet, result.json     the aggregate of the latest finished generation
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from s1mple.kube.status import TOP_RESULTS, RunSummary, bounded
 from s1mple.meta import aggregation
 from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan, with_market_data
 from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
+from s1mple_engine import chunks
+from s1mple_engine.chunks import Layout
 from s1mple_engine.config import (
     ConfigError,
     Operation,
@@ -41,7 +44,7 @@ from s1mple_engine.config import (
     resolve_operation,
     resolve_path,
 )
-from s1mple_engine.runs import RESULTS_PREFIX, read_records
+from s1mple_engine.runs import RESULTS_PREFIX, gc_paused, read_part
 from s1mple_engine.store import S3Store, Store, StoreError
 
 
@@ -147,7 +150,7 @@ class Progress:
     failed: int
 
 
-#: Parsed result parts per store URI: parts are immutable once written, so each is read once per process.
+#: Parsed result parts per store URI (see PlannedResource.stored_records); dropped when a generation ends.
 _PART_CACHE: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
 
@@ -158,10 +161,10 @@ class PlannedResource:
     plan: BasePlan
     store: Store
     run_ids: list[str]
-    #: positions (in ``plan.payloads()`` order) of the runs without a result: ints, not payloads, so a
-    #: 100,000-run plan costs the operator a list of ints while it writes the chunks
-    todo: list[int] = field(default_factory=list)
-    runs_per_pod: int = 1
+    #: how the runs without a result are laid out for the pods (None: not read, for a followed plan)
+    layout: Layout | None = None
+    #: runs without a result when planned
+    todo: int = 0
 
     @property
     def plan_id(self) -> str:
@@ -173,7 +176,7 @@ class PlannedResource:
 
     @property
     def already_done(self) -> int:
-        return self.total - len(self.todo)
+        return self.total - self.todo
 
     @property
     def primary_metric(self) -> str | None:
@@ -181,64 +184,21 @@ class PlannedResource:
         return targets.primary_metric if targets is not None else None
 
     @property
-    def plan_dir(self) -> str:
-        return f"plans/{self.plan_id}"
-
-    @property
     def manifest_uri(self) -> str:
-        return self.store.url(f"{self.plan_dir}/manifest.json")
-
-    @property
-    def completions(self) -> int:
-        return max(1, math.ceil(len(self.todo) / self.runs_per_pod)) if self.todo else 0
-
-    def write_manifest(self) -> None:
-        """Chunks first, manifest last; an existing manifest is never rewritten (a running Job reads it)."""
-        manifest_key = f"{self.plan_dir}/manifest.json"
-        if self.store.exists(manifest_key):
-            return
-        self.store.put_json(f"{self.plan_dir}/run_ids.json", self.run_ids)
-        wanted = iter(self.todo)
-        next_wanted = next(wanted, None)
-        chunk: list[dict[str, Any]] = []
-        index = 0
-        for position, payload in enumerate(self.plan.payloads()):
-            if position != next_wanted:
-                continue
-            next_wanted = next(wanted, None)
-            chunk.append(payload)
-            if len(chunk) == self.runs_per_pod:
-                self.store.put_jsonl(f"{self.plan_dir}/index-{index}.jsonl", chunk)
-                chunk, index = [], index + 1
-        if chunk:
-            self.store.put_jsonl(f"{self.plan_dir}/index-{index}.jsonl", chunk)
-        meta = self.plan.manifest().model_dump(mode="json")
-        meta["cluster"] = {
-            "runs_per_pod": self.runs_per_pod,
-            "completions": self.completions,
-            "todo": len(self.todo),
-        }
-        self.store.put_json(manifest_key, meta)
+        return self.store.url(chunks.manifest_key(self.plan_id))
 
     def job_plan(self, job_name: str) -> jobs.JobPlan:
-        """The Job of this generation, as planned now."""
-        return self._job_plan(job_name, len(self.todo), self.runs_per_pod)
-
-    def stored_job_plan(self, job_name: str) -> jobs.JobPlan:
-        """The Job as the stored manifest chunked it (the generation's Job was made from it), e.g. to
-        re-create a Job deleted behind the operator's back."""
-        cluster = self.store.get_json(f"{self.plan_dir}/manifest.json")["cluster"]
-        return self._job_plan(job_name, cluster["todo"], cluster["runs_per_pod"])
-
-    def _job_plan(self, job_name: str, todo: int, runs_per_pod: int) -> jobs.JobPlan:
+        """The Job of this generation: the layout of its stored manifest (read now if not planned now,
+        e.g. to re-create a Job deleted behind the operator's back)."""
+        layout = self.layout or chunks.read_layout(self.store, self.plan_id)
         pc = self.spec.parallel_config
         return jobs.JobPlan(
             name=job_name,
             namespace=self.ref.namespace,
             owner={"kind": self.ref.kind, "name": self.ref.name, "uid": self.ref.uid},
             generation=self.ref.generation,
-            total_runs=max(1, todo),
-            runs_per_pod=runs_per_pod,
+            total_runs=max(1, layout.todo),
+            runs_per_pod=layout.runs_per_pod,
             max_workers=pc.max_workers or 1,
             timeout_per_run=int(math.ceil(pc.timeout_per_run or 300)),
             retries=pc.retries,
@@ -248,18 +208,19 @@ class PlannedResource:
             runner=self.spec.runner,
         )
 
-    def progress(self) -> Progress:
-        """Done/succeeded/failed of this plan's runs from the stored records (only new parts are read;
-        which record of a run counts is the aggregator's rule, so progress and the final counts agree)."""
+    def stored_records(self) -> list[dict[str, Any]]:
+        """Every record in the resource's storage, in key order.  Parts are immutable once written, so
+        each is read once per process: progress ticks and the final aggregation share one read."""
         cache = _PART_CACHE.setdefault(self.store.uri, {})
         for key in self.store.list_keys(RESULTS_PREFIX):
             if key.endswith(".jsonl") and key not in cache:
-                cache[key] = [
-                    {"run_id": r["run_id"], "status": r.get("status")}
-                    for r in self.store.iter_jsonl(key)
-                    if "run_id" in r
-                ]
-        stored = aggregation.latest_by_run_id([r for key in sorted(cache) for r in cache[key]])
+                cache[key] = read_part(self.store, key)
+        return [r for key in sorted(cache) for r in cache[key]]
+
+    def progress(self) -> Progress:
+        """Done/succeeded/failed of this plan's runs from the stored records (which record of a run
+        counts is the aggregator's rule, so progress and the final counts agree)."""
+        stored = aggregation.latest_by_run_id(self.stored_records())
         done = [stored[r]["status"] for r in self.run_ids if r in stored]
         ok = sum(1 for s in done if s == "ok")
         return Progress(done=len(done), succeeded=ok, failed=len(done) - ok)
@@ -268,7 +229,8 @@ class PlannedResource:
 def plan_resource(
     ref: ResourceRef, spec: dict[str, Any], cluster: Any, *, replan: bool = True
 ) -> PlannedResource:
-    """Validate and plan (``replan``) or, for a generation already started, rebuild the same plan cheaply.
+    """Validate, plan and store the plan (``replan``) or, for a generation already started, rebuild the
+    same plan cheaply.
 
     Raises ConfigError for anything wrong with the spec (it names the field) and StoreError for storage
     trouble (not the spec's fault: the caller retries).
@@ -287,22 +249,43 @@ def plan_resource(
         return followed
     sweep = Sweep(plan, store=store, progress=False, warm=False, validator=True)
     sweep.prepare()  # probes the store, validates every distinct worker configuration
+    planned = store_plan(PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[]), sweep)
+    _RUN_IDS[(store.uri, plan.plan_id)] = planned.run_ids
+    return planned
+
+
+def store_plan(planned: PlannedResource, sweep: Sweep) -> PlannedResource:
+    """One pass over the plan: run_ids, and the runs without a result streamed into chunks; then
+    run_ids.json and the manifest (last).  A plan whose manifest exists keeps its stored layout: a Job
+    made from it may be running (e.g. the operator restarted between writing it and making the Job)."""
+    store, plan_id = planned.store, planned.plan_id
     done = sweep.existing()
-    run_ids: list[str] = []
-    todo: list[int] = []
+    stored = chunks.read_layout(store, plan_id) if store.exists(chunks.manifest_key(plan_id)) else None
+    writer = None if stored is not None and stored.todo else chunks.ChunkWriter(store, plan_id)
     seen: set[str] = set()
-    for position, payload in enumerate(plan.payloads()):
-        rid = payload["run_id"]
-        if rid in seen:
-            continue  # two choices that resolve to the same backtest run once
-        seen.add(rid)
-        run_ids.append(rid)
-        if rid not in done:
-            todo.append(position)
-    pc = model.parallel_config
-    planned = PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=run_ids, todo=todo)
-    planned.runs_per_pod = jobs.runs_per_pod_for(len(todo), pc.max_workers or 1, pc.runs_per_pod)
-    _RUN_IDS[(store.uri, plan.plan_id)] = run_ids
+    todo = 0
+    with gc_paused():
+        for payload in planned.plan.payloads():
+            rid = payload["run_id"]
+            if rid in seen:
+                continue  # two choices that resolve to the same backtest run once
+            seen.add(rid)
+            planned.run_ids.append(rid)
+            if rid not in done:
+                todo += 1
+                if writer is not None:
+                    writer.add(payload)
+    planned.todo = todo
+    if writer is None:
+        planned.layout = stored
+        return planned
+    writer.flush()
+    pc = planned.spec.parallel_config
+    planned.layout = chunks.Layout(todo, jobs.runs_per_pod_for(todo, pc.max_workers or 1, pc.runs_per_pod))
+    store.put_json(f"{chunks.plan_dir(plan_id)}/run_ids.json", planned.run_ids)
+    meta = planned.plan.manifest().model_dump(mode="json")
+    meta["cluster"] = planned.layout.as_dict()
+    store.put_json(chunks.manifest_key(plan_id), meta)
     return planned
 
 
@@ -322,7 +305,7 @@ def forget(planned: PlannedResource) -> None:
 def _stored_run_ids(store: Store, plan: BasePlan) -> list[str]:
     key = (store.uri, plan.plan_id)
     if key not in _RUN_IDS:
-        _RUN_IDS[key] = list(store.get_json(f"plans/{plan.plan_id}/run_ids.json"))
+        _RUN_IDS[key] = list(store.get_json(f"{chunks.plan_dir(plan.plan_id)}/run_ids.json"))
     return _RUN_IDS[key]
 
 
@@ -343,7 +326,7 @@ class Aggregate:
 def aggregate(planned: PlannedResource) -> Aggregate:
     """The shared aggregator over every stored record of the plan; writes result.json + results.parquet."""
     sweep = Sweep(planned.plan, store=planned.store, progress=False, warm=False, validator=False)
-    results = aggregation.latest_by_run_id(read_records(planned.store))
+    results = aggregation.latest_by_run_id(planned.stored_records())
     outcome = sweep.finish(planned.run_ids, results, summary=None)
     result = outcome.result
     metric = planned.primary_metric
