@@ -36,8 +36,12 @@ from ..registry import register
 from ..workers import Context, ContextWorker, PluginParams
 
 REGIME_UNKNOWN, REGIME_RANGING, REGIME_TRENDING, REGIME_VOLATILE = -1, 0, 1, 2
-REGIME_NAMES = {REGIME_UNKNOWN: "unknown", REGIME_RANGING: "ranging", REGIME_TRENDING: "trending",
-                REGIME_VOLATILE: "volatile"}
+REGIME_NAMES = {
+    REGIME_UNKNOWN: "unknown",
+    REGIME_RANGING: "ranging",
+    REGIME_TRENDING: "trending",
+    REGIME_VOLATILE: "volatile",
+}
 
 
 # --------------------------------------------------------------------------------------------------------
