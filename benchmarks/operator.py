@@ -210,6 +210,8 @@ class ClusterBench:
             f"  cluster: {elapsed:.2f} s; s after kubectl apply: "
             + ", ".join(f"{k} {v:.2f}" for k, v in timeline.items())
         )
+        rss, peak = (rss_mb(self.operator.proc.pid, f) for f in ("VmRSS", "VmHWM"))
+        print(f"    operator memory after it: {rss:.0f} MB, peak so far {peak:.0f} MB")
         used = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
         print(f"    CPU s used meanwhile (node-agent includes its pods): {used}")
         return elapsed, res
