@@ -39,9 +39,10 @@ WORKERS = 2
 def space(runs: int) -> dict:
     """fast x slow grid of ``runs`` combinations (fast < slow always holds)."""
     side = int(round(runs**0.5))
+    slow0 = max(200, 6 + side)  # every slow above every fast
     return {
         "fast": {"values": list(range(5, 5 + side))},
-        "slow": {"start": 200, "end": 200 + 2 * (runs // side - 1), "step": 2},
+        "slow": {"start": slow0, "end": slow0 + 2 * (runs // side - 1), "step": 2},
     }
 
 

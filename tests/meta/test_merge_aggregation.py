@@ -240,6 +240,35 @@ def test_results_frame_mixed_param_types_are_stringified():
     assert set(frame["p.mode"]) == {"fast", "3"}
 
 
+def test_results_frame_a_param_some_runs_lack_is_missing_not_the_text_nan():
+    a, b, c = (rec(f"00000000000000c{i}", float(i)) for i in range(3))
+    a["configuration"] = {"p": {"mode": "fast"}}
+    b["configuration"] = {"p": {"mode": 3}}
+    c["configuration"] = {"q": {"x": 1}}  # no p.mode at all
+    frame = results_frame([a, b, c])
+    by_run = dict(zip(frame["run_id"], frame["p.mode"], strict=True))
+    assert by_run["00000000000000c0"] == "fast" and by_run["00000000000000c1"] == "3"
+    assert pd.isna(by_run["00000000000000c2"])  # missing, not the text "nan"
+    assert list(frame["q.x"].isna()) == [True, True, False][::-1]  # ranked: c2 (sharpe 2.0) first
+
+
+def test_result_json_is_streamed_entry_by_entry_and_reads_back_the_same():
+    import json
+
+    from s1mple.meta.aggregation import json_chunks
+
+    out = optimization_result(
+        optimization_id="o",
+        optimization_name="n",
+        timestamp="t",
+        total_combinations=3,
+        records=[rec(f"00000000000000d{i}", float(i)) for i in range(3)],
+    )
+    chunks = list(json_chunks(out))
+    assert len(chunks) == 2 + len(out["results"])  # head, one per entry, tail
+    assert json.loads("".join(chunks)) == json.loads(json.dumps(out))
+
+
 def vrec(run_id, name, sharpe, ret, dd, trades, detected, rejected, exposure):
     return {
         "run_id": run_id,

@@ -224,3 +224,24 @@ def test_only_resources_in_flight_get_ticks():
     assert not in_flight({"observedGeneration": 1, "phase": "Succeeded"}, 1)
     assert not in_flight({"observedGeneration": 2, "phase": "Invalid"}, 2)
     assert in_flight({"observedGeneration": 1, "phase": "Succeeded"}, 2)  # spec edited: plan again
+
+
+def test_progress_tally_counts_each_run_once_by_the_aggregators_rule():
+    from s1mple.kube.research import Tally
+    from s1mple.meta.aggregation import latest_by_run_id
+
+    records = [
+        ("a", "failed"),
+        ("b", "ok"),
+        ("a", "ok"),  # a retry that succeeded: a is ok now
+        ("b", "timeout"),  # a later failure never replaces a success
+        ("c", "timeout"),
+        ("c", "failed"),
+        ("x", "ok"),  # not in this plan
+    ]
+    tally = Tally({"a", "b", "c"})
+    for rid, status in records:
+        tally.add(rid, status)
+    latest = latest_by_run_id({"run_id": r, "status": s} for r, s in records if r != "x")
+    assert tally.status == {r: rec["status"] for r, rec in latest.items()}
+    assert (len(tally.status), tally.ok) == (3, 2)

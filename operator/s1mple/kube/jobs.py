@@ -1,9 +1,10 @@
 """The Indexed Job of one resource generation, as a plain dict (tested as data, applied by the handlers).
 
-Each completion index runs one chunk of the plan (``plans/<plan_id>/index-<i>.jsonl``, ``runsPerPod``
-runs).  A run that fails is a failed *run*, recorded in storage by the runner, and the pod still exits
-0; a pod fails only for infrastructure errors (storage unreachable: exit 1, retried up to ``retries``
-times per index) or a chunk it cannot use (exit 3: the index fails at once, retrying cannot help).
+Each completion index runs ``runsPerPod`` runs of the plan (the layout in the plan manifest, see
+:mod:`s1mple_engine.chunks`).  A run that fails is a failed *run*, recorded in storage by the runner, and
+the pod still exits 0; a pod fails only for infrastructure errors (storage unreachable: exit 1, retried up
+to ``retries`` times per index) or a plan it cannot use (exit 3: the index fails at once, retrying cannot
+help).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class JobPlan:
     timeout_per_run: int
     retries: int
     store_uri: str  # the resource's folder in storage
-    plan_id: str  # the pods read plans/<plan_id>/index-<i>.jsonl under it
+    plan_id: str  # the pods read plans/<plan_id>/ under it
     storage: StorageSpec
     runner: RunnerSpec
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -211,19 +211,57 @@ class PlannedResource:
     def stored_records(self) -> list[dict[str, Any]]:
         """Every record in the resource's storage, in key order.  Parts are immutable once written, so
         each is read once per process: progress ticks and the final aggregation share one read."""
+        self._read_new_parts()
+        cache = _PART_CACHE[self.store.uri]
+        return [r for key in sorted(cache) for r in cache[key]]
+
+    def _read_new_parts(self) -> list[dict[str, Any]]:
         cache = _PART_CACHE.setdefault(self.store.uri, {})
+        new: list[dict[str, Any]] = []
         for key in self.store.list_keys(RESULTS_PREFIX):
             if key.endswith(".jsonl") and key not in cache:
                 cache[key] = read_part(self.store, key)
-        return [r for key in sorted(cache) for r in cache[key]]
+                new += cache[key]
+        return new
 
     def progress(self) -> Progress:
-        """Done/succeeded/failed of this plan's runs from the stored records (which record of a run
-        counts is the aggregator's rule, so progress and the final counts agree)."""
-        stored = aggregation.latest_by_run_id(self.stored_records())
-        done = [stored[r]["status"] for r in self.run_ids if r in stored]
-        ok = sum(1 for s in done if s == "ok")
-        return Progress(done=len(done), succeeded=ok, failed=len(done) - ok)
+        """Done/succeeded/failed of this plan's runs, tallied from the records of new parts only (a tick
+        at 100,000 runs costs what arrived since the last one).  A run's counting record follows the
+        aggregator's rule (:func:`aggregation.supersedes`), so progress and the final counts agree."""
+        key = (self.store.uri, self.plan_id)
+        tally = _TALLIES.get(key)
+        if tally is None:  # first tick of this plan here: every part read so far counts once
+            for other in [k for k in _TALLIES if k[0] == self.store.uri]:
+                del _TALLIES[other]  # an earlier generation's
+            tally = _TALLIES[key] = Tally(set(self.run_ids))
+            for part in _PART_CACHE.get(self.store.uri, {}).values():
+                for rec in part:
+                    tally.add(rec["run_id"], rec.get("status"))
+        for rec in self._read_new_parts():
+            tally.add(rec["run_id"], rec.get("status"))
+        return Progress(done=len(tally.status), succeeded=tally.ok, failed=len(tally.status) - tally.ok)
+
+
+@dataclass
+class Tally:
+    """The counting status of each run of a plan that has a record."""
+
+    wanted: set[str]
+    status: dict[str, str | None] = field(default_factory=dict)
+    ok: int = 0
+
+    def add(self, run_id: str, status: str | None) -> None:
+        if run_id not in self.wanted:
+            return
+        old = self.status.get(run_id)
+        if run_id in self.status and not aggregation.supersedes(status, old):
+            return
+        self.ok += (status == "ok") - (old == "ok")
+        self.status[run_id] = status
+
+
+#: Progress tallies per (store URI, plan id); dropped when a generation ends.
+_TALLIES: dict[tuple[str, str], Tally] = {}
 
 
 def plan_resource(
@@ -300,6 +338,7 @@ def forget(planned: PlannedResource) -> None:
     _FOLLOWED.pop((planned.ref.uid, planned.ref.generation), None)
     _RUN_IDS.pop((planned.store.uri, planned.plan_id), None)
     _PART_CACHE.pop(planned.store.uri, None)
+    _TALLIES.pop((planned.store.uri, planned.plan_id), None)
 
 
 def _stored_run_ids(store: Store, plan: BasePlan) -> list[str]:

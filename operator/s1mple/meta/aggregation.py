@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -102,15 +102,21 @@ def rank(
     return rows
 
 
+def supersedes(new_status: str | None, old_status: str | None) -> bool:
+    """Whether a later record of a run replaces an earlier one: a successful one wins over failures;
+    otherwise the last seen counts."""
+    return not (old_status == "ok" and new_status != "ok")
+
+
 def latest_by_run_id(records: Iterable[Any]) -> dict[str, Record]:
-    """One record per run_id: a successful one wins over failures; otherwise the last seen."""
+    """One record per run_id, by :func:`supersedes`."""
     out: dict[str, Record] = {}
     for r in records:
         rec = _as_dict(r)
         rid = rec.get("run_id")
         if rid is None:
             continue
-        if rid in out and out[rid].get("status") == "ok" and rec.get("status") != "ok":
+        if rid in out and not supersedes(rec.get("status"), out[rid].get("status")):
             continue
         out[rid] = rec
     return out
@@ -334,6 +340,16 @@ def variant_result(
     return out
 
 
+def json_chunks(result: Record, key: str = "results") -> Iterator[str]:
+    """``result`` as JSON text, its (long) ``key`` list one entry at a time: 100,000 runs never become
+    one 76 MB string plus its bytes (the list goes last; readers do not depend on key order)."""
+    head = json.dumps({k: v for k, v in result.items() if k != key}, default=str)
+    yield head[:-1] + (", " if len(head) > 2 else "") + json.dumps(key) + ": ["
+    for n, entry in enumerate(result.get(key) or ()):
+        yield (", " if n else "") + json.dumps(entry, default=str)
+    yield "]}"
+
+
 # --------------------------------------------------------------------------------------------------------
 # Table
 # --------------------------------------------------------------------------------------------------------
@@ -353,43 +369,58 @@ def results_frame(
     direction = direction or metric_direction(primary_metric)
     if ranked is None:
         ranked = rank(records, primary_metric, direction, constraints)
-    rows = []
+    # built column by column: 100,000 row dicts of ~40 keys would cost more than the frame itself
+    data: dict[str, list[Any]] = {}
+
+    def put(col: str, n: int, value: Any) -> None:
+        column = data.get(col)
+        if column is None:
+            column = data[col] = []
+        if len(column) < n:
+            column.extend([None] * (n - len(column)))  # a column first seen at row n
+        column.append(value)
+
     label_cols: list[str] = []
     param_cols: list[str] = []
     for n, (rec, ok, why) in enumerate(ranked):
-        row: Record = {"rank": n + 1, "run_id": rec.get("run_id"), "index": rec.get("index")}
+        put("rank", n, n + 1)
+        put("run_id", n, rec.get("run_id"))
+        put("index", n, rec.get("index"))
         if rec.get("name") is not None:
-            row["variant_name"] = rec["name"]
+            put("variant_name", n, rec["name"])
         for k, v in (rec.get("labels") or {}).items():
             col = f"choice.{k}"
-            if col not in label_cols:
+            if col not in data:
                 label_cols.append(col)
-            row[col] = v
+            put(col, n, v)
         for plugin, params in (rec.get("configuration") or {}).items():
             for p, v in (params or {}).items():
                 col = f"{plugin}.{p}"
-                if col not in param_cols:
+                if col not in data:
                     param_cols.append(col)
-                row[col] = json.dumps(v) if isinstance(v, list | dict) else v
-        row["status"] = rec.get("status")
-        row["feasible"] = ok
-        row["infeasible_reason"] = why if (not ok and rec.get("status") == "ok") else None
+                put(col, n, json.dumps(v) if isinstance(v, list | dict) else v)
+        put("status", n, rec.get("status"))
+        put("feasible", n, ok)
+        put("infeasible_reason", n, why if (not ok and rec.get("status") == "ok") else None)
         metrics = rec.get("metrics") or {}
         for m in METRICS:
-            row[m] = _num(metrics.get(m))
+            put(m, n, _num(metrics.get(m)))
         causality = rec.get("causality") or {}
         for c in CAUSALITY_COUNTS:
-            row[c] = _num(causality.get(c))
+            put(c, n, _num(causality.get(c)))
         reasons = causality.get("top_rejection_reasons")
-        row["top_rejection_reasons"] = json.dumps(reasons) if reasons else None
-        row["duration_s"] = rec.get("duration_s")
-        row["error"] = rec.get("error")
-        rows.append(row)
-    head = ["rank", "run_id", "index"] + (["variant_name"] if any("variant_name" in r for r in rows) else [])
+        put("top_rejection_reasons", n, json.dumps(reasons) if reasons else None)
+        put("duration_s", n, rec.get("duration_s"))
+        put("error", n, rec.get("error"))
+    rows = len(ranked)
+    head = ["rank", "run_id", "index"] + (["variant_name"] if "variant_name" in data else [])
     tail = ["status", "feasible", "infeasible_reason", *METRICS, *CAUSALITY_COUNTS]
     tail += ["top_rejection_reasons", "duration_s", "error"]
     columns = head + label_cols + sorted(param_cols) + tail
-    frame = pd.DataFrame(rows, columns=columns)
+    for col in columns:
+        column = data.setdefault(col, [])
+        column.extend([None] * (rows - len(column)))
+    frame = pd.DataFrame({col: data.pop(col) for col in columns}, columns=columns)
     for col in param_cols + label_cols:
         kinds = {
             type(v) for v in frame[col] if v is not None and not (isinstance(v, float) and math.isnan(v))

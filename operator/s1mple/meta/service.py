@@ -422,7 +422,7 @@ class Sweep:
             )
             frame = aggregation.results_frame(records, primary_metric="sharpe_ratio")
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
-        self.store.put_json(RESULT_KEY, result)
+        self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
         self.store.put_bytes(FRAME_KEY, _frame_bytes(frame, "parquet"))
         if self.csv:
             self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
