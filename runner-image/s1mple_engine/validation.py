@@ -10,6 +10,7 @@ not allowed by the plugin, operator combinations that do not exist, and event-ch
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,15 @@ class Strategy:
 def _worker_path(category: str, phase: str | None, index: int) -> str:
     base = CATEGORY_FIELD[category]
     return f"{base}.{phase}[{index}]" if phase else f"{base}[{index}]"
+
+
+def _located_workers(blueprint: Blueprint) -> Iterator[tuple[str, str, str | None, WorkerConfig]]:
+    """Every worker with its path in the blueprint (``planning_workers.exit_planning[1]``)."""
+    counters: dict[tuple[str, str | None], int] = {}
+    for category, phase, wc in blueprint.workers():
+        k = counters.get((category, phase), 0)
+        counters[(category, phase)] = k + 1
+        yield _worker_path(category, phase, k), category, phase, wc
 
 
 def _compile_worker(
@@ -124,12 +134,8 @@ def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
     strat = Strategy(name=blueprint.name)
     strat.planning = {p: [] for p in PLANNING_PHASES}
     strat.execution = {p: [] for p in EXECUTION_PHASES}
-    counters: dict[tuple[str, str | None], int] = {}
     event_nodes: list[tuple[str, Plugin]] = []
-    for category, phase, wc in blueprint.workers():
-        k = counters.get((category, phase), 0)
-        counters[(category, phase)] = k + 1
-        path = _worker_path(category, phase, k)
+    for path, category, phase, wc in _located_workers(blueprint):
         inst, probs = _compile_worker(path, category, phase, wc)
         problems += probs
         if inst is None:
@@ -187,12 +193,8 @@ class BlueprintValidator:
 
     def __call__(self, blueprint: Blueprint) -> list[str]:
         problems: list[str] = list(operator_problems(blueprint))
-        counters: dict[tuple[str, str | None], int] = {}
         nodes: list[tuple[str, Wiring]] = []
-        for category, phase, wc in blueprint.workers():
-            k = counters.get((category, phase), 0)
-            counters[(category, phase)] = k + 1
-            path = _worker_path(category, phase, k)
+        for path, category, phase, wc in _located_workers(blueprint):
             triggers = tuple(wc.triggers) if wc.triggers is not None else None
             key = (path, wc.plugin, wc.subtype, _params_key(wc.params), triggers)
             known = self._workers.get(key)
