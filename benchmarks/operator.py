@@ -46,7 +46,7 @@ def space(runs: int) -> dict:
     }
 
 
-def research_spec(runs: int) -> dict:
+def research_spec(runs: int, runs_per_pod: int | None = None) -> dict:
     return {
         "baseOperation": "config/operations/ma_crossover.yaml",
         "parameterSpace": [
@@ -57,7 +57,8 @@ def research_spec(runs: int) -> dict:
             }
         ],
         "optimizationTargets": {"primaryMetric": "sharpe_ratio"},
-        "parallelConfig": {"maxWorkers": WORKERS, "timeoutPerRun": 60},
+        "parallelConfig": {"maxWorkers": WORKERS, "timeoutPerRun": 60}
+        | ({"runsPerPod": runs_per_pod} if runs_per_pod else {}),
     }
 
 
@@ -179,7 +180,7 @@ class ClusterBench:
         time.sleep(2)  # let it connect, as a running operator would be
         self.idle_rss = rss_mb(self.operator.proc.pid, "VmRSS")
 
-    def run(self, runs: int, n: int) -> tuple[float, dict]:
+    def run(self, runs: int, n: int, runs_per_pod: int | None = None) -> tuple[float, dict]:
         """Seconds from kubectl apply to Succeeded, and the resource at the end."""
         kc, ns = self.kc, self.ns
         name = f"bench-{int(time.time())}-{n}"
@@ -188,7 +189,7 @@ class ClusterBench:
             "kind": "Optimization",
             "metadata": {"name": name, "namespace": ns},
             "spec": {
-                **research_spec(runs),
+                **research_spec(runs, runs_per_pod),
                 "storage": {
                     "uri": f"s3://{self.bucket}/research",
                     "endpoint": kc.s3_endpoint,
@@ -228,6 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3, help="measurements of each; medians are compared")
+    parser.add_argument("--runs-per-pod", type=int, default=None, help="spec.parallelConfig.runsPerPod")
     args = parser.parse_args()
     reuse = os.environ.get("S1MPLE_CLUSTER_REUSE")
     local_times, cluster_times = [], []
@@ -243,7 +245,7 @@ def main() -> None:
             for n in range(args.repeat):  # interleaved: both sides see the same machine noise
                 local_s, local = run_local(args.runs, work, n)
                 print(f"  local: {local_s:.2f} s")
-                cluster_s, res = bench.run(args.runs, n)
+                cluster_s, res = bench.run(args.runs, n, args.runs_per_pod)
                 local_times.append(local_s)
                 cluster_times.append(cluster_s)
             peak = bench.stop()

@@ -140,7 +140,8 @@ def test_parallelism_never_exceeds_completions():
 
 def test_runs_per_pod_default_amortises_pod_start():
     assert jobs.runs_per_pod_for(10_000, 2, None) == 5000  # one wave of pods
-    assert jobs.runs_per_pod_for(100_000, 2, None) == jobs.MAX_RUNS_PER_POD
+    assert jobs.runs_per_pod_for(100_000, 2, None) == 50_000  # the default space cap: still one wave
+    assert jobs.runs_per_pod_for(1_000_000, 2, None) == jobs.MAX_RUNS_PER_POD
     assert jobs.runs_per_pod_for(3, 8, None) == 1
     assert jobs.runs_per_pod_for(100, 2, 7) == 7
 

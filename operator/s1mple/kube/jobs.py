@@ -22,7 +22,7 @@ RUNNER_CONTAINER = "runner"
 POD_SLACK_SECONDS = 120
 TTL_AFTER_FINISHED = 24 * 3600
 RUNNER_UID = 65532
-MAX_RUNS_PER_POD = 5000
+MAX_RUNS_PER_POD = 50_000
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,10 @@ def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
 
 
 def runs_per_pod_for(total_runs: int, max_workers: int, requested: int | None) -> int:
-    """Runs per pod: as requested, else one wave of pods (each pod pays an interpreter start and a data
-    load, ~1 s), capped at MAX_RUNS_PER_POD so a retried index never redoes more than that."""
+    """Runs per pod: as requested, else one wave of pods.  Each further wave costs a pod start and the
+    Job controller's ~1 s before it replaces a finished pod (100,000 runs on 2 workers: 28.7 s in one
+    wave, 42.9 s in ten).  A retried index does not redo the runs it stored, so big pods lose little to a
+    retry; the cap bounds a pod's lifetime (its activeDeadlineSeconds) and the run lines it holds."""
     if requested:
         return max(1, requested)
     return max(1, min(MAX_RUNS_PER_POD, math.ceil(total_runs / max_workers)))

@@ -27,7 +27,7 @@ class ClusterParallelConfig(ParallelConfig):
         default=None,
         ge=1,
         le=100_000,
-        description="runs per Job index; default: one wave of pods (runs / maxWorkers, at most 5,000)",
+        description="runs per Job index; default: one wave of pods (runs / maxWorkers, at most 50,000)",
     )
     timeout_per_run: float | None = Field(default=300, gt=0, le=86_400, description="seconds")
     retries: int = Field(default=2, ge=0, le=10, description="backoffLimitPerIndex: pod retries per index")
