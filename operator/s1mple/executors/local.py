@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import multiprocessing as mp
 import os
@@ -62,6 +63,9 @@ def _failure(payload: Payload, status: str, error: str, duration: float) -> dict
 def _worker_main(conn: Connection, run_fn: RunFn, resolve: Callable[[Any], Payload] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the inherited heap (imports, plan, market data) outlives every run: keep the GC off it, so its
+    # passes stay short and do not write to (and so copy) the pages shared with the parent
+    gc.freeze()
     try:
         while True:
             chunk = conn.recv()
