@@ -89,7 +89,11 @@ def read_layout(store: Store, plan_id: str) -> Layout:
     key = manifest_key(plan_id)
     if not store.exists(key):
         raise BadLayout(f"no plan {plan_id} in {store.uri} ({store.url(key)} missing)")
-    return Layout.of_manifest(store.get_json(key))
+    try:
+        manifest = store.get_json(key)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadLayout(f"{store.url(key)}: unreadable: {exc}") from None
+    return Layout.of_manifest(manifest if isinstance(manifest, dict) else {})
 
 
 def read_run_lines(store: Store, plan_id: str, index: int) -> list[str]:

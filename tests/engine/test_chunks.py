@@ -46,3 +46,6 @@ def test_bad_layouts_name_what_is_wrong(tmp_path):
     store.put_json(chunks.manifest_key("p1"), {"plan_id": "p1"})
     with pytest.raises(chunks.BadLayout, match="no usable 'cluster' layout"):
         chunks.read_runs(store, "p1", 0)
+    store.put_bytes(chunks.manifest_key("p1"), b"{not json")
+    with pytest.raises(chunks.BadLayout, match="manifest.json: unreadable"):
+        chunks.read_runs(store, "p1", 0)

@@ -246,3 +246,13 @@ def test_progress_tally_counts_each_run_once_by_the_aggregators_rule():
     latest = latest_by_run_id({"run_id": r, "status": s} for r, s in records if r != "x")
     assert tally.status == {r: rec["status"] for r, rec in latest.items()}
     assert (len(tally.status), tally.ok) == (3, 2)
+
+
+def test_a_broken_stored_manifest_is_storage_trouble_naming_the_way_out(tmp_path):
+    from s1mple.kube.research import stored_layout
+    from s1mple_engine.store import FileStore, StoreError
+
+    store = FileStore(tmp_path)
+    store.put_bytes("plans/p1/manifest.json", b"{not json")
+    with pytest.raises(StoreError, match=r"manifest.json: unreadable.*delete .*plans/p1/ to have this plan"):
+        stored_layout(store, "p1")

@@ -190,7 +190,7 @@ class PlannedResource:
     def job_plan(self, job_name: str) -> jobs.JobPlan:
         """The Job of this generation: the layout of its stored manifest (read now if not planned now,
         e.g. to re-create a Job deleted behind the operator's back)."""
-        layout = self.layout or chunks.read_layout(self.store, self.plan_id)
+        layout = self.layout or stored_layout(self.store, self.plan_id)
         pc = self.spec.parallel_config
         return jobs.JobPlan(
             name=job_name,
@@ -292,13 +292,23 @@ def plan_resource(
     return planned
 
 
+def stored_layout(store: Store, plan_id: str) -> Layout:
+    """The layout in a stored manifest; a broken one is storage trouble, with the way out."""
+    try:
+        return chunks.read_layout(store, plan_id)
+    except chunks.BadLayout as exc:
+        raise StoreError(
+            f"{exc}; delete {store.url(chunks.plan_dir(plan_id))}/ to have this plan written again"
+        ) from None
+
+
 def store_plan(planned: PlannedResource, sweep: Sweep) -> PlannedResource:
     """One pass over the plan: run_ids, and the runs without a result streamed into chunks; then
     run_ids.json and the manifest (last).  A plan whose manifest exists keeps its stored layout: a Job
     made from it may be running (e.g. the operator restarted between writing it and making the Job)."""
     store, plan_id = planned.store, planned.plan_id
     done = sweep.existing()
-    stored = chunks.read_layout(store, plan_id) if store.exists(chunks.manifest_key(plan_id)) else None
+    stored = stored_layout(store, plan_id) if store.exists(chunks.manifest_key(plan_id)) else None
     writer = None if stored is not None and stored.todo else chunks.ChunkWriter(store, plan_id)
     seen: set[str] = set()
     todo = 0
