@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster.fixtures import wait_for
 from tests.operator.harness import (
     ROOT,
     OperatorProcess,
@@ -295,6 +296,11 @@ def test_new_generation_runs_only_new_combinations(
     assert manifest["cluster"]["todo"] == 3
 
 
+def _finished(job: dict) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions)
+
+
 def test_a_run_that_raises_is_a_failed_run_not_a_failed_pod(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator
 ):
@@ -355,7 +361,15 @@ def test_a_run_that_raises_is_a_failed_run_not_a_failed_pod(
     assert status["phase"] == "Succeeded", status
     counts = status["counts"]
     assert (counts["total"], counts["succeeded"], counts["failed"], counts["running"]) == (6, 4, 2, 0)
-    job = jobs_of(kube_cluster, kube_namespace)[0]
+    # the resource is done once every run has a record; the Job catches up a moment later
+    job = wait_for(
+        lambda: next(
+            (j for j in jobs_of(kube_cluster, kube_namespace) if _finished(j)),
+            None,
+        ),
+        timeout=60,
+        what="the Job to finish",
+    )
     assert job["status"].get("succeeded") == 2 and not job["status"].get("failed")  # no pod failed
     result = stored_result(s3_client, s3_bucket, status)
     failed = [r for r in result["results"] if r["status"] != "ok"]
