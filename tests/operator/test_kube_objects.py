@@ -1,6 +1,7 @@
 """Kubernetes objects as data: names, labels, the Indexed Job, and the structural schema generator."""
 
 import re
+import time
 
 import pytest
 
@@ -256,3 +257,22 @@ def test_a_broken_stored_manifest_is_storage_trouble_naming_the_way_out(tmp_path
     store.put_bytes("plans/p1/manifest.json", b"{not json")
     with pytest.raises(StoreError, match=r"manifest.json: unreadable.*delete .*plans/p1/ to have this plan"):
         stored_layout(store, "p1")
+
+
+def test_storage_trouble_backs_off_instead_of_planning_every_tick():
+    from s1mple.kube import reconcile as rec
+    from s1mple.kube.research import ResourceRef
+    from s1mple.kube.status import ResearchStatus
+
+    ref = ResourceRef("Optimization", "ns", "backoff", "uid-backoff", 1)
+    first = rec._waiting_for_storage(ref, ResearchStatus(), "cannot reach s3://b at http://x")
+    assert first.storage_trouble and first.status["conditions"][0]["reason"] == "StorageUnavailable"
+    # inside the backoff the tick does nothing at all: no planning, no cluster call (None would raise)
+    assert rec.reconcile(ref, {}, {}, cluster=None) == rec.Outcome()
+    waits = []
+    for _ in range(8):
+        rec._waiting_for_storage(ref, ResearchStatus(), "again")
+        failures, retry_at = rec._storage_failures[(ref.uid, ref.generation)]
+        waits.append(round(retry_at - time.monotonic()))
+    assert waits[:5] == [2, 5, 10, 30, 60] and waits[-1] == 60  # grows, then stays at a minute
+    rec._storage_failures.clear()

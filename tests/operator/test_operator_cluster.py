@@ -214,6 +214,30 @@ def test_invalid_resource_gets_a_clear_message_and_no_job(kube_cluster, kube_nam
     assert "InvalidSpec" in events
 
 
+def test_unreachable_storage_is_reported_and_a_fixed_spec_recovers(
+    kube_cluster, kube_namespace, s3_bucket, operator
+):
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    doc["metadata"]["name"] = "nostore"
+    doc["spec"]["storage"]["endpoint"] = "http://127.0.0.1:9"  # nothing listens there
+    kubectl_apply(kube_cluster, doc)
+
+    def storage_condition():
+        status = get_resource(kube_cluster, "optimizations", kube_namespace, "nostore").get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["reason"] == "StorageUnavailable"), None)
+
+    cond = wait_for(storage_condition, timeout=120, what="StorageUnavailable")
+    assert cond["status"] == "Unknown"
+    assert "127.0.0.1:9" in cond["message"] and "Check the endpoint" in cond["message"]
+    assert jobs_of(kube_cluster, kube_namespace) == []  # nothing scheduled without storage
+    doc["spec"]["storage"]["endpoint"] = kube_cluster.s3_endpoint  # the fix, as a new generation
+    kubectl_apply(kube_cluster, doc)
+    res = wait_for_phase(
+        kube_cluster, "optimizations", kube_namespace, "nostore", ("Succeeded",), operator=operator
+    )
+    assert res["status"]["counts"]["succeeded"] > 0
+
+
 def test_operator_killed_mid_sweep_converges_to_the_same_status(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):

@@ -41,6 +41,7 @@ class Outcome:
 
     status: dict[str, Any] | None = None
     events: list[Event] = field(default_factory=list)
+    storage_trouble: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,26 @@ def in_flight(status: dict[str, Any], generation: int) -> bool:
     return status.get("observedGeneration") != generation or status.get("phase") not in TERMINAL
 
 
+#: Seconds to wait before trying storage again after the 1st, 2nd, ... failure in a row.
+STORAGE_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+_storage_failures: dict[tuple[str, int], tuple[int, float]] = {}  # (uid, generation) -> (failures, retry at)
+
+
 def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cluster: Cluster) -> Outcome:
     """One step for one resource (called by the kopf timer)."""
     current = ResearchStatus.model_validate(status or {})
-    if current.observed_generation != ref.generation or current.phase is None:
-        return _start_generation(ref, spec, current, cluster)
-    if current.phase in TERMINAL:
+    if current.phase in TERMINAL and current.observed_generation == ref.generation:
         return Outcome()
-    return _follow(ref, spec, current, cluster)
+    key = (ref.uid, ref.generation)
+    if key in _storage_failures and time.monotonic() < _storage_failures[key][1]:
+        return Outcome()  # storage failed a moment ago: back off instead of planning again every tick
+    if current.observed_generation != ref.generation or current.phase is None:
+        outcome = _start_generation(ref, spec, current, cluster)
+    else:
+        outcome = _follow(ref, spec, current, cluster)
+    if not outcome.storage_trouble:
+        _storage_failures.pop(key, None)
+    return outcome
 
 
 def _start_generation(
@@ -236,12 +249,16 @@ def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome
 
 
 def _waiting_for_storage(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
-    """Storage trouble is not the spec's fault: keep state, say why, and try again next tick."""
+    """Storage trouble is not the spec's fault: keep state, say why, and try again after a backoff."""
+    key = (ref.uid, ref.generation)
+    failures = _storage_failures.get(key, (0, 0.0))[0] + 1
+    delay = STORAGE_BACKOFF[min(failures, len(STORAGE_BACKOFF)) - 1]
+    _storage_failures[key] = (failures, time.monotonic() + delay)
     conditions = [_condition("Unknown", "StorageUnavailable", message, ref, current)]
     if current.conditions and current.conditions[0].message == conditions[0].message:
-        return Outcome()
+        return Outcome(storage_trouble=True)
     patch = {"conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions]}
-    return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])])
+    return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])], storage_trouble=True)
 
 
 def _condition(
