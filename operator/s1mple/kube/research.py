@@ -231,7 +231,7 @@ class PlannedResource:
         key = (self.store.uri, self.plan_id)
         tally = _TALLIES.get(key)
         if tally is None:  # first tick of this plan here: every part read so far counts once
-            for other in [k for k in _TALLIES if k[0] == self.store.uri]:
+            for other in [k for k in list(_TALLIES) if k[0] == self.store.uri]:  # other threads add keys
                 del _TALLIES[other]  # an earlier generation's
             tally = _TALLIES[key] = Tally(set(self.run_ids))
             for part in _PART_CACHE.get(self.store.uri, {}).values():
