@@ -163,20 +163,55 @@ def optimization_result(
     if ranked is None:
         ranked = rank(records, primary_metric, direction, constraints)
     results = [_result_entry(rec, ok, why, n + 1) for n, (rec, ok, why) in enumerate(ranked)]
-    ok_runs = sum(1 for rec, _, _ in ranked if rec.get("status") == "ok")
-    feasible_runs = sum(1 for _, ok, _ in ranked if ok)
     best = next(
         (e for e in results if e["feasible"] and _num(e["metrics"].get(primary_metric)) is not None), None
     )
+    head = optimization_summary(
+        optimization_id=optimization_id,
+        optimization_name=optimization_name,
+        timestamp=timestamp,
+        total_combinations=total_combinations,
+        planned_runs=planned_runs,
+        completed=len(results),
+        ok_runs=sum(1 for rec, _, _ in ranked if rec.get("status") == "ok"),
+        feasible_runs=sum(1 for _, ok, _ in ranked if ok),
+        primary_metric=primary_metric,
+        direction=direction,
+        secondary_metrics=secondary_metrics,
+        constraints=constraints,
+        search=search,
+        best=best,
+    )
+    return {**head, "results": results}
+
+
+def optimization_summary(
+    *,
+    optimization_id: str,
+    optimization_name: str,
+    timestamp: str,
+    total_combinations: int,
+    planned_runs: int | None,
+    completed: int,
+    ok_runs: int,
+    feasible_runs: int,
+    primary_metric: str,
+    direction: Direction,
+    secondary_metrics: list[str] | None,
+    constraints: RunConstraints | None,
+    search: dict[str, Any] | None,
+    best: Record | None,
+) -> Record:
+    """Every key of the OptimizationResult but ``results``; ``best``: the best result entry, if any."""
     return {
         "optimization_id": optimization_id,
         "optimization_name": optimization_name,
         "timestamp": timestamp,
         "total_combinations": total_combinations,
         "planned_runs": planned_runs if planned_runs is not None else total_combinations,
-        "completed_runs": len(results),
+        "completed_runs": completed,
         "successful_runs": ok_runs,
-        "failed_runs": len(results) - ok_runs,
+        "failed_runs": completed - ok_runs,
         "feasible_runs": feasible_runs,
         "infeasible_runs": ok_runs - feasible_runs,
         "search": search or {"strategy": "grid"},
@@ -186,7 +221,6 @@ def optimization_result(
             "secondary_metrics": list(secondary_metrics or []),
         },
         "constraints": constraints.model_dump(exclude_none=True) if constraints else {},
-        "results": results,
         "best_configuration": (
             {k: best[k] for k in ("run_id", "configuration", "worker_configuration", "metrics", "causality")}
             if best
@@ -371,65 +405,85 @@ def results_frame(
         ranked = rank(records, primary_metric, direction, constraints)
     # built column by column: 100,000 row dicts of ~40 keys would cost more than the frame itself
     data: dict[str, list[Any]] = {}
-
-    def put(col: str, n: int, value: Any) -> None:
-        column = data.get(col)
-        if column is None:
-            column = data[col] = []
-        if len(column) < n:
-            column.extend([None] * (n - len(column)))  # a column first seen at row n
-        column.append(value)
-
-    label_cols: list[str] = []
-    param_cols: list[str] = []
+    labels: list[str] = []
+    params: list[str] = []
     for n, (rec, ok, why) in enumerate(ranked):
-        put("rank", n, n + 1)
-        put("run_id", n, rec.get("run_id"))
-        put("index", n, rec.get("index"))
-        if rec.get("name") is not None:
-            put("variant_name", n, rec["name"])
-        for k, v in (rec.get("labels") or {}).items():
-            col = f"choice.{k}"
-            if col not in data:
-                label_cols.append(col)
-            put(col, n, v)
-        for plugin, params in (rec.get("configuration") or {}).items():
-            for p, v in (params or {}).items():
-                col = f"{plugin}.{p}"
-                if col not in data:
-                    param_cols.append(col)
-                put(col, n, json.dumps(v) if isinstance(v, list | dict) else v)
-        put("status", n, rec.get("status"))
-        put("feasible", n, ok)
-        put("infeasible_reason", n, why if (not ok and rec.get("status") == "ok") else None)
-        metrics = rec.get("metrics") or {}
-        for m in METRICS:
-            put(m, n, _num(metrics.get(m)))
-        causality = rec.get("causality") or {}
-        for c in CAUSALITY_COUNTS:
-            put(c, n, _num(causality.get(c)))
-        reasons = causality.get("top_rejection_reasons")
-        put("top_rejection_reasons", n, json.dumps(reasons) if reasons else None)
-        put("duration_s", n, rec.get("duration_s"))
-        put("error", n, rec.get("error"))
+        for col, value in table_row(rec, ok, why, n + 1).items():
+            column = data.get(col)
+            if column is None:
+                column = data[col] = []
+                if col.startswith("choice."):
+                    labels.append(col)
+                elif "." in col:
+                    params.append(col)
+            if len(column) < n:
+                column.extend([None] * (n - len(column)))  # a column first seen at row n
+            column.append(value)
     rows = len(ranked)
-    head = ["rank", "run_id", "index"] + (["variant_name"] if "variant_name" in data else [])
-    tail = ["status", "feasible", "infeasible_reason", *METRICS, *CAUSALITY_COUNTS]
-    tail += ["top_rejection_reasons", "duration_s", "error"]
-    columns = head + label_cols + sorted(param_cols) + tail
+    columns = table_columns(labels, params, "variant_name" in data)
     for col in columns:
         column = data.setdefault(col, [])
         column.extend([None] * (rows - len(column)))
+        if col not in labels and col not in params:
+            continue
+        if column_kind({type(v) for v in column if v is not None and v == v}) == "str":  # v != v: NaN
+            data[col] = [None if v is None else str(v) for v in column]
     frame = pd.DataFrame({col: data.pop(col) for col in columns}, columns=columns)
-    for col in param_cols + label_cols:
-        kinds = {
-            type(v) for v in frame[col] if v is not None and not (isinstance(v, float) and math.isnan(v))
-        }
-        if len(kinds) > 1 and not kinds <= {int, float}:
-            frame[col] = frame[col].map(lambda v: None if v is None else str(v))
     for col in ("infeasible_reason", "top_rejection_reasons", "error", "status", "run_id"):
         frame[col] = frame[col].astype("object")
     return frame
+
+
+def table_row(rec: Record, feasible: bool, why: str | None, rank_no: int) -> Record:
+    """One run's row of results.parquet: columns as :func:`table_columns` orders them."""
+    row: Record = {"rank": rank_no, "run_id": rec.get("run_id"), "index": rec.get("index")}
+    if rec.get("name") is not None:
+        row["variant_name"] = rec["name"]
+    for k, v in (rec.get("labels") or {}).items():
+        row[f"choice.{k}"] = v
+    for plugin, params in (rec.get("configuration") or {}).items():
+        for p, v in (params or {}).items():
+            row[f"{plugin}.{p}"] = json.dumps(v) if isinstance(v, list | dict) else v
+    row["status"] = rec.get("status")
+    row["feasible"] = feasible
+    row["infeasible_reason"] = why if (not feasible and rec.get("status") == "ok") else None
+    metrics = rec.get("metrics") or {}
+    for m in METRICS:
+        row[m] = _num(metrics.get(m))
+    causality = rec.get("causality") or {}
+    for c in CAUSALITY_COUNTS:
+        row[c] = _num(causality.get(c))
+    reasons = causality.get("top_rejection_reasons")
+    row["top_rejection_reasons"] = json.dumps(reasons) if reasons else None
+    row["duration_s"] = rec.get("duration_s")
+    row["error"] = rec.get("error")
+    return row
+
+
+#: Columns of every table after the choice labels and parameters.
+TABLE_TAIL = (
+    "status",
+    "feasible",
+    "infeasible_reason",
+    *METRICS,
+    *CAUSALITY_COUNTS,
+    "top_rejection_reasons",
+    "duration_s",
+    "error",
+)
+
+
+def table_columns(labels: list[str], params: list[str], variants: bool) -> list[str]:
+    """rank, run_id, index, [variant_name], choice labels (as first seen in rank order), parameters
+    (sorted), then :data:`TABLE_TAIL`."""
+    head = ["rank", "run_id", "index"] + (["variant_name"] if variants else [])
+    return head + labels + sorted(params) + list(TABLE_TAIL)
+
+
+def column_kind(kinds: set[type]) -> str:
+    """How a label/parameter column is stored, from the types of its values: ``str`` when they mix
+    (e.g. "fast" and 3: the table cannot hold both), else as they are ("same")."""
+    return "str" if len(kinds) > 1 and not kinds <= {int, float} else "same"
 
 
 def top_table(frame: pd.DataFrame, primary_metric: str, n: int = 10, extra: list[str] | None = None) -> str:
