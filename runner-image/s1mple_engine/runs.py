@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -235,6 +237,27 @@ def read_part(store: Any, key: str) -> list[dict[str, Any]]:
     """The records of one stored part (a JSON-lines batch of a RecordWriter)."""
     with gc_paused():
         return [r for r in store.iter_jsonl(key) if isinstance(r, dict) and "run_id" in r]
+
+
+#: One stored record as (run_id, status, its JSON line): what progress counts and what an aggregation
+#: parses again when it needs the whole record.
+PartLine = tuple[str, str | None, str]
+
+
+def read_part_lines(store: Any, key: str) -> list[PartLine]:
+    """The records of one stored part, kept as their JSON lines (a torn line is skipped)."""
+    out: list[PartLine] = []
+    for line in store.get_bytes(key).decode().splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "run_id" in rec:
+            status = rec.get("status")
+            out.append((rec["run_id"], sys.intern(status) if isinstance(status, str) else None, line))
+    return out
 
 
 def read_records(store: Any, prefix: str = RESULTS_PREFIX) -> list[dict[str, Any]]:

@@ -235,6 +235,12 @@ def endpoint_from_env() -> str | None:
     return None
 
 
+def _sequential_upload() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(use_threads=False)
+
+
 class S3Store(Store):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: Any = None):
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket or ""):
@@ -338,7 +344,9 @@ class S3Store(Store):
                 fh.write(line.encode())
             fh.seek(0)
             try:
-                self.client.upload_fileobj(fh, self.bucket, full)
+                # one part at a time: boto3's default (10 threads x 8 MB parts) holds ~80 MB of a big
+                # result.json in memory at once
+                self.client.upload_fileobj(fh, self.bucket, full, Config=_sequential_upload())
             except Exception as exc:
                 raise self._error(f"write {key} to", exc) from None
 

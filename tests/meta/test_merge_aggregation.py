@@ -10,7 +10,6 @@ from s1mple.meta.aggregation import (
     most_defensive,
     optimization_result,
     rank,
-    results_frame,
     variant_result,
 )
 from s1mple.meta.merge import merge_overrides
@@ -205,10 +204,19 @@ def test_no_feasible_run_means_no_best():
     assert out["best_configuration"] is None
 
 
-def test_results_frame_columns():
-    frame = results_frame(
-        [rec("00000000000000a1", 2.0), rec("00000000000000b2", 3.0)], primary_metric="sharpe_ratio"
-    )
+def results_table(records, primary_metric="sharpe_ratio", constraints=None):
+    """results.parquet of ``records`` as the sweep writes it, read back."""
+    import io
+
+    from s1mple.meta.outputs import RunOrder, write_table
+
+    by_id = {r["run_id"]: r for r in records}
+    order = RunOrder.of(by_id, list(by_id), primary_metric, Direction.MAXIMIZE, constraints)
+    return pd.read_parquet(io.BytesIO(write_table(by_id, order)))
+
+
+def test_results_table_columns():
+    frame = results_table([rec("00000000000000a1", 2.0), rec("00000000000000b2", 3.0)])
     assert list(frame["rank"]) == [1, 2] and frame.iloc[0]["run_id"] == "00000000000000b2"
     for col in (
         "ma_crossover.slow",
@@ -221,35 +229,60 @@ def test_results_frame_columns():
         "status",
     ):
         assert col in frame.columns
-    import io
-
-    buf = io.BytesIO()
-    frame.to_parquet(buf)  # mixed/None columns must still be writable
-    assert len(pd.read_parquet(io.BytesIO(buf.getvalue()))) == 2
+    assert frame["sharpe_ratio"].tolist() == [3.0, 2.0] and frame["ma_crossover.fast"].tolist() == [5, 5]
 
 
-def test_results_frame_mixed_param_types_are_stringified():
+def test_results_table_mixed_param_types_are_stringified():
     a = rec("00000000000000a1", 1.0)
     b = rec("00000000000000b2", 1.0)
     a["configuration"] = {"p": {"mode": "fast"}}
     b["configuration"] = {"p": {"mode": 3}}
-    frame = results_frame([a, b])
-    import io
-
-    frame.to_parquet(io.BytesIO())
-    assert set(frame["p.mode"]) == {"fast", "3"}
+    assert set(results_table([a, b])["p.mode"]) == {"fast", "3"}
 
 
-def test_results_frame_a_param_some_runs_lack_is_missing_not_the_text_nan():
+def test_results_table_a_param_some_runs_lack_is_missing_not_the_text_nan():
     a, b, c = (rec(f"00000000000000c{i}", float(i)) for i in range(3))
     a["configuration"] = {"p": {"mode": "fast"}}
     b["configuration"] = {"p": {"mode": 3}}
     c["configuration"] = {"q": {"x": 1}}  # no p.mode at all
-    frame = results_frame([a, b, c])
+    frame = results_table([a, b, c])
     by_run = dict(zip(frame["run_id"], frame["p.mode"], strict=True))
     assert by_run["00000000000000c0"] == "fast" and by_run["00000000000000c1"] == "3"
     assert pd.isna(by_run["00000000000000c2"])  # missing, not the text "nan"
-    assert list(frame["q.x"].isna()) == [True, True, False][::-1]  # ranked: c2 (sharpe 2.0) first
+    assert list(frame["q.x"].isna()) == [False, True, True]  # ranked: c2 (sharpe 2.0) first
+
+
+def test_the_streamed_outputs_equal_the_in_memory_result(tmp_path):
+    """Pass 1 on compact keys + pass 2 streamed: the same result.json as optimization_result, the
+    same best, and only ``keep`` entries held."""
+    import json
+
+    from s1mple.meta.outputs import RunOrder, write_optimization
+    from s1mple_engine.store import FileStore
+
+    c = RunConstraints(min_trades=10)
+    records = [rec(f"00000000000000e{i}", float(i % 4), trades=5 + i) for i in range(12)]
+    records[3]["status"], records[3]["error"] = "failed", "boom"
+    records[5]["labels"] = {"phase:exit_planning": "y", "size": "z"}
+    expected = optimization_result(
+        optimization_id="o",
+        optimization_name="n",
+        timestamp="t",
+        total_combinations=12,
+        records=records,
+        constraints=c,
+    )
+    by_id = {r["run_id"]: r for r in records}
+    order = RunOrder.of(by_id, list(by_id), "sharpe_ratio", Direction.MAXIMIZE, c)
+    head = {k: v for k, v in expected.items() if k != "results"}
+    assert order.best_entry(by_id)["run_id"] == expected["best_configuration"]["run_id"]
+    assert (order.ok_runs, order.feasible_runs) == (expected["successful_runs"], expected["feasible_runs"])
+    store = FileStore(tmp_path)
+    kept, table = write_optimization(store, "result.json", by_id, order, head, keep=3)
+    assert json.loads(store.get_bytes("result.json")) == json.loads(json.dumps(expected))
+    assert kept == expected["results"][:3]
+    labels = [c for c in pd.read_parquet(__import__("io").BytesIO(table)).columns if c.startswith("choice.")]
+    assert labels == ["choice.phase:exit_planning", "choice.size"]
 
 
 def test_result_json_is_streamed_entry_by_entry_and_reads_back_the_same():

@@ -4,8 +4,9 @@
   ``best_configuration``, ...), results ranked: feasible runs first, by the primary metric in its
   direction, ties broken by ``run_id``.
 * :func:`variant_result` — the design's VariantComparisonResult with ``comparative_analysis``.
-* :func:`results_frame` — one row per run: parameters flattened to ``plugin.param`` columns, the worker
-  configuration (choice labels), every metric, causality counts, run_id, feasibility, error.
+* :func:`table_row` — one row per run of results.parquet (written by :mod:`.outputs`): parameters
+  flattened to ``plugin.param`` columns, the worker configuration (choice labels), every metric,
+  causality counts, run_id, feasibility, error.
 
 A run is FEASIBLE when it succeeded and meets ``constraints`` (``min_trades``: total_trades >= it;
 ``max_drawdown``: |max_drawdown| <= it, in percent).  Infeasible runs are reported and ranked, never best.
@@ -122,7 +123,7 @@ def latest_by_run_id(records: Iterable[Any]) -> dict[str, Record]:
     return out
 
 
-def _result_entry(rec: Record, feasible: bool, why: str | None, rank_no: int | None) -> Record:
+def result_entry(rec: Record, feasible: bool, why: str | None, rank_no: int | None) -> Record:
     entry: Record = {
         "run_id": rec.get("run_id"),
         "index": rec.get("index"),
@@ -162,7 +163,7 @@ def optimization_result(
     direction = direction or metric_direction(primary_metric)
     if ranked is None:
         ranked = rank(records, primary_metric, direction, constraints)
-    results = [_result_entry(rec, ok, why, n + 1) for n, (rec, ok, why) in enumerate(ranked)]
+    results = [result_entry(rec, ok, why, n + 1) for n, (rec, ok, why) in enumerate(ranked)]
     best = next(
         (e for e in results if e["feasible"] and _num(e["metrics"].get(primary_metric)) is not None), None
     )
@@ -387,51 +388,6 @@ def json_chunks(result: Record, key: str = "results") -> Iterator[str]:
 # --------------------------------------------------------------------------------------------------------
 # Table
 # --------------------------------------------------------------------------------------------------------
-
-
-def results_frame(
-    records: Iterable[Any],
-    *,
-    primary_metric: str = "sharpe_ratio",
-    direction: Direction | None = None,
-    constraints: RunConstraints | None = None,
-    ranked: Ranked | None = None,
-) -> pd.DataFrame:
-    """One row per run, ranked (rank 1 = best feasible).  Columns: rank, run_id, index, [variant_name],
-    choice labels, ``plugin.param`` parameters, status, feasible, infeasible_reason, every metric, causality
-    counts (+ top_rejection_reasons as JSON), duration_s, error.  ``ranked`` as in optimization_result."""
-    direction = direction or metric_direction(primary_metric)
-    if ranked is None:
-        ranked = rank(records, primary_metric, direction, constraints)
-    # built column by column: 100,000 row dicts of ~40 keys would cost more than the frame itself
-    data: dict[str, list[Any]] = {}
-    labels: list[str] = []
-    params: list[str] = []
-    for n, (rec, ok, why) in enumerate(ranked):
-        for col, value in table_row(rec, ok, why, n + 1).items():
-            column = data.get(col)
-            if column is None:
-                column = data[col] = []
-                if col.startswith("choice."):
-                    labels.append(col)
-                elif "." in col:
-                    params.append(col)
-            if len(column) < n:
-                column.extend([None] * (n - len(column)))  # a column first seen at row n
-            column.append(value)
-    rows = len(ranked)
-    columns = table_columns(labels, params, "variant_name" in data)
-    for col in columns:
-        column = data.setdefault(col, [])
-        column.extend([None] * (rows - len(column)))
-        if col not in labels and col not in params:
-            continue
-        if column_kind({type(v) for v in column if v is not None and v == v}) == "str":  # v != v: NaN
-            data[col] = [None if v is None else str(v) for v in column]
-    frame = pd.DataFrame({col: data.pop(col) for col in columns}, columns=columns)
-    for col in ("infeasible_reason", "top_rejection_reasons", "error", "status", "run_id"):
-        frame[col] = frame[col].astype("object")
-    return frame
 
 
 def table_row(rec: Record, feasible: bool, why: str | None, rank_no: int) -> Record:

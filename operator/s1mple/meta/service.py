@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -31,7 +31,8 @@ from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
 from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
 
 from . import aggregation
-from .models import SearchStrategy
+from .models import Direction, SearchStrategy
+from .outputs import RunOrder, write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
 
 RESULT_KEY = "result.json"
@@ -42,7 +43,7 @@ CSV_KEY = "results.csv"
 @dataclass
 class SweepOutcome:
     result: dict[str, Any]
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  # the whole table, unless finish() was asked to keep only the top
     summary: RunSummary
     location: str
     skipped: int = 0
@@ -353,44 +354,48 @@ class Sweep:
         return Progress(total, stream=self.stream, categories=_progress_categories, skipped=skipped)
 
     def finish(
-        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary | None = None
+        self,
+        run_ids: list[str],
+        results: Mapping[str, dict[str, Any]],
+        summary: RunSummary | None = None,
+        keep: int | None = None,
     ) -> SweepOutcome:
-        """Aggregate the records of ``run_ids`` (pure aggregation) and write result.json/results.parquet."""
+        """Aggregate the records of ``run_ids`` and write result.json/results.parquet.  ``results`` may
+        parse lazily (it is read twice, one record at a time); ``keep``: how many result entries the
+        outcome holds (None: all, and the table as a frame), as the operator needs only the top."""
         with gc_paused():
-            return self._finish(run_ids, results, summary)
+            return self._finish(run_ids, results, summary or RunSummary(), keep)
 
     def _finish(
-        self, run_ids: list[str], results: dict[str, dict[str, Any]], summary: RunSummary | None
+        self,
+        run_ids: list[str],
+        results: Mapping[str, dict[str, Any]],
+        summary: RunSummary,
+        keep: int | None,
     ) -> SweepOutcome:
-        summary = summary or RunSummary()
         plan = self.plan
-        records = [results[r] for r in run_ids if r in results]
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
             t, constraints = plan.config.optimization_targets, plan.config.constraints
-            ranked = aggregation.rank(records, t.primary_metric, t.primary_direction(), constraints)
-            result = aggregation.optimization_result(
+            order = RunOrder.of(results, run_ids, t.primary_metric, t.primary_direction(), constraints)
+            head = aggregation.optimization_summary(
                 optimization_id=plan.plan_id,
                 optimization_name=plan.name,
                 timestamp=ts,
                 total_combinations=plan.total,
                 planned_runs=plan.planned_runs,
-                records=records,
+                completed=len(order.order),
+                ok_runs=order.ok_runs,
+                feasible_runs=order.feasible_runs,
                 primary_metric=t.primary_metric,
                 direction=t.primary_direction(),
                 secondary_metrics=t.secondary_metrics,
                 constraints=constraints,
                 search=plan.search_info(),
-                ranked=ranked,
+                best=order.best_entry(results),
             )
-            frame = aggregation.results_frame(
-                records,
-                primary_metric=t.primary_metric,
-                direction=t.primary_direction(),
-                constraints=constraints,
-                ranked=ranked,
-            )
-            del ranked
+            kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
+            result = {**head, "results": kept}
         else:
             assert isinstance(plan, VariantPlan)
             variants = [
@@ -415,16 +420,18 @@ class Sweep:
                 timestamp=ts,
                 market_period=plan.market_period,
                 variants=variants,
-                records=records,
+                records=[results[r] for r in run_ids if r in results],
                 metrics=cc.metrics,
                 causality_analysis=cc.causality_analysis,
                 curves=self.curve_keys,
             )
-            frame = aggregation.results_frame(records, primary_metric="sharpe_ratio")
+            self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
+            order = RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
+            table = write_table(results, order)
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
-        self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
-        self.store.put_bytes(FRAME_KEY, _frame_bytes(frame, "parquet"))
-        if self.csv:
+        self.store.put_bytes(FRAME_KEY, table)
+        frame = pd.read_parquet(io.BytesIO(table)) if keep is None or self.csv else None
+        if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
             keys["csv"] = CSV_KEY
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
