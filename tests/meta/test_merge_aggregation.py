@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from s1mple.meta.aggregation import (
+    RunOrder,
     feasibility,
     most_defensive,
     optimization_result,
-    rank,
     variant_result,
 )
 from s1mple.meta.merge import merge_overrides
@@ -141,9 +141,14 @@ def test_ranking_feasible_first_then_metric_then_run_id():
         rec("00000000000000e5", 0.5),
         {"run_id": "00000000000000f6", "index": 1, "status": "failed", "error": "boom"},
     ]
-    ranked = [r["run_id"][-2:] for r, _, _ in rank(records, "sharpe_ratio", Direction.MAXIMIZE, c)]
+    by_id = {r["run_id"]: r for r in records}
+    ranked = [
+        rid[-2:] for _, rid, _, _ in RunOrder.of(by_id, by_id, "sharpe_ratio", Direction.MAXIMIZE, c).order
+    ]
     assert ranked == ["a1", "b2", "e5", "d4", "c3", "f6"]
-    ranked_min = [r["run_id"][-2:] for r, _, _ in rank(records, "sharpe_ratio", Direction.MINIMIZE, c)]
+    ranked_min = [
+        rid[-2:] for _, rid, _, _ in RunOrder.of(by_id, by_id, "sharpe_ratio", Direction.MINIMIZE, c).order
+    ]
     assert ranked_min[:3] == ["e5", "a1", "b2"]
 
 
@@ -208,7 +213,7 @@ def results_table(records, primary_metric="sharpe_ratio", constraints=None):
     """results.parquet of ``records`` as the sweep writes it, read back."""
     import io
 
-    from s1mple.meta.outputs import RunOrder, write_table
+    from s1mple.meta.outputs import write_table
 
     by_id = {r["run_id"]: r for r in records}
     order = RunOrder.of(by_id, list(by_id), primary_metric, Direction.MAXIMIZE, constraints)
@@ -257,7 +262,7 @@ def test_the_streamed_outputs_equal_the_in_memory_result(tmp_path):
     same best, and only ``keep`` entries held."""
     import json
 
-    from s1mple.meta.outputs import RunOrder, write_optimization
+    from s1mple.meta.outputs import write_optimization
     from s1mple_engine.store import FileStore
 
     c = RunConstraints(min_trades=10)

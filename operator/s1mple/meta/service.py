@@ -32,7 +32,7 @@ from s1mple_engine.store import FileStore, S3Store, Store, default_location, ope
 
 from . import aggregation
 from .models import Direction, SearchStrategy
-from .outputs import RunOrder, write_optimization, write_table
+from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
 
 RESULT_KEY = "result.json"
@@ -377,7 +377,9 @@ class Sweep:
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
             t, constraints = plan.config.optimization_targets, plan.config.constraints
-            order = RunOrder.of(results, run_ids, t.primary_metric, t.primary_direction(), constraints)
+            order = aggregation.RunOrder.of(
+                results, run_ids, t.primary_metric, t.primary_direction(), constraints
+            )
             head = aggregation.optimization_summary(
                 optimization_id=plan.plan_id,
                 optimization_name=plan.name,
@@ -420,13 +422,13 @@ class Sweep:
                 timestamp=ts,
                 market_period=plan.market_period,
                 variants=variants,
-                records=[results[r] for r in run_ids if r in results],
+                records=[rec for r in run_ids if (rec := results.get(r)) is not None],
                 metrics=cc.metrics,
                 causality_analysis=cc.causality_analysis,
                 curves=self.curve_keys,
             )
             self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
-            order = RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
+            order = aggregation.RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
             table = write_table(results, order)
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
         self.store.put_bytes(FRAME_KEY, table)
