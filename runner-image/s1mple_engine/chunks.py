@@ -12,7 +12,6 @@ pod (scheduling) are independent, so the pod count can be chosen after the pass 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,11 +116,3 @@ def read_run_lines(store: Store, plan_id: str, index: int) -> list[str]:
     if len(lines) != len(span):
         raise BadLayout(f"plan {plan_id} index {index}: {len(span)} runs planned, chunks hold {len(lines)}")
     return lines
-
-
-def read_runs(store: Store, plan_id: str, index: int) -> list[dict[str, Any]]:
-    """The run payloads of completion index ``index``."""
-    try:
-        return [json.loads(line) for line in read_run_lines(store, plan_id, index)]
-    except json.JSONDecodeError as exc:
-        raise BadLayout(f"plan {plan_id} index {index}: unreadable run spec: {exc}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from s1mple_engine import chunks
@@ -25,7 +27,8 @@ def test_every_run_goes_to_exactly_one_index_in_order(tmp_path, n, per_pod, chun
     store = FileStore(tmp_path)
     layout = _write(store, n, per_pod, chunk)
     assert layout.completions == -(-n // per_pod)
-    got = [r["run_id"] for i in range(layout.completions) for r in chunks.read_runs(store, "p1", i)]
+    lines = [line for i in range(layout.completions) for line in chunks.read_run_lines(store, "p1", i)]
+    got = [json.loads(line)["run_id"] for line in lines]
     assert got == [f"r{i}" for i in range(n)]
     assert len(store.list_keys("plans/p1/chunk-")) == -(-n // chunk)
 
@@ -33,19 +36,19 @@ def test_every_run_goes_to_exactly_one_index_in_order(tmp_path, n, per_pod, chun
 def test_bad_layouts_name_what_is_wrong(tmp_path):
     store = FileStore(tmp_path)
     with pytest.raises(chunks.BadLayout, match="no plan p1"):
-        chunks.read_runs(store, "p1", 0)
+        chunks.read_run_lines(store, "p1", 0)
     _write(store, 10, 3, 4)
     with pytest.raises(chunks.BadLayout, match="index 4 out of range: the plan has 4 pod"):
-        chunks.read_runs(store, "p1", 4)
+        chunks.read_run_lines(store, "p1", 4)
     store.delete(chunks.chunk_key("p1", 1))
     with pytest.raises(chunks.BadLayout, match="chunk-1.jsonl missing"):
-        chunks.read_runs(store, "p1", 1)
+        chunks.read_run_lines(store, "p1", 1)
     store.put_bytes(chunks.chunk_key("p1", 1), b'{"run_id": "r4"}\n')  # torn: runs lost
     with pytest.raises(chunks.BadLayout, match="3 runs planned, chunks hold 2"):
-        chunks.read_runs(store, "p1", 1)
+        chunks.read_run_lines(store, "p1", 1)
     store.put_json(chunks.manifest_key("p1"), {"plan_id": "p1"})
     with pytest.raises(chunks.BadLayout, match="no usable 'cluster' layout"):
-        chunks.read_runs(store, "p1", 0)
+        chunks.read_run_lines(store, "p1", 0)
     store.put_bytes(chunks.manifest_key("p1"), b"{not json")
     with pytest.raises(chunks.BadLayout, match="manifest.json: unreadable"):
-        chunks.read_runs(store, "p1", 0)
+        chunks.read_run_lines(store, "p1", 0)
