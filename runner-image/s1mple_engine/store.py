@@ -16,14 +16,16 @@ Keys are relative, '/'-separated; parts built from user input go through :func:`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL", "S1MPLE_S3_ENDPOINT")
@@ -151,18 +153,25 @@ class FileStore(Store):
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    @contextmanager
+    def _replacing(self, key: str) -> Iterator[BinaryIO]:
+        """A temporary file beside the key's path that replaces it only once the block succeeded:
+        readers never see a half-written object."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                yield fh
             os.replace(tmp, path)
         except BaseException:
-            with _suppress():
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self._replacing(key) as fh:
+            fh.write(data)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -190,22 +199,13 @@ class FileStore(Store):
         return sorted(out)
 
     def delete(self, key: str) -> None:
-        with _suppress():
+        with contextlib.suppress(OSError):
             self._path(key).unlink()
 
     def put_lines(self, key: str, lines: Iterable[str]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for line in lines:
-                    fh.write(line)
-            os.replace(tmp, path)
-        except BaseException:
-            with _suppress():
-                os.unlink(tmp)
-            raise
+        with self._replacing(key) as fh:
+            for line in lines:
+                fh.write(line.encode())
 
     def probe(self) -> None:
         try:
@@ -218,14 +218,6 @@ class FileStore(Store):
 
     def local_path(self, key: str) -> Path:
         return self._path(key)
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return exc[0] is not None and issubclass(exc[0], OSError)
 
 
 def endpoint_from_env() -> str | None:
