@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.reference_strategy
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:
@@ -77,22 +78,9 @@ def main() -> None:
     )
 
     if not args.quick:
-        from backtesting import Backtest, Strategy
-        from backtesting.lib import crossover
-        from backtesting.test import SMA
+        from backtesting import Backtest
 
-        class SmaCross(Strategy):
-            def init(self):
-                self.a = self.I(SMA, self.data.Close, 10)
-                self.b = self.I(SMA, self.data.Close, 20)
-
-            def next(self):
-                if crossover(self.a, self.b):
-                    self.position.close()
-                    self.buy()
-                elif crossover(self.b, self.a):
-                    self.position.close()
-                    self.sell()
+        from tests.reference_strategy import SmaCross
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.reference_strategy
 os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's per-run progress bars cost it seconds
 
 OPERATION = """\
@@ -153,7 +154,8 @@ def run_backtesting_py(workers: int) -> tuple[float, dict]:
     from backtesting import Backtest
     from backtesting.test import GOOG
 
-    SmaCross = _sma_cross_class()
+    from tests.reference_strategy import SmaCross
+
     bt = Backtest(GOOG, SmaCross, cash=10_000, commission=0.002)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -172,39 +174,6 @@ def run_backtesting_py(workers: int) -> tuple[float, dict]:
         "n2": stats._strategy.n2,
         "sharpe": float(stats["Sharpe Ratio"]),
     }
-
-
-_SMA_CROSS = None
-
-
-def _sma_cross_class():
-    """The SMA-crossover strategy of backtesting.py's tutorial (module level: its Pool pickles it)."""
-    global _SMA_CROSS
-    if _SMA_CROSS is None:
-        from backtesting import Strategy
-        from backtesting.lib import crossover
-        from backtesting.test import SMA
-
-        class SmaCross(Strategy):
-            n1 = 10
-            n2 = 20
-
-            def init(self):
-                self.sma1 = self.I(SMA, self.data.Close, self.n1)
-                self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-            def next(self):
-                if crossover(self.sma1, self.sma2):
-                    self.position.close()
-                    self.buy()
-                elif crossover(self.sma2, self.sma1):
-                    self.position.close()
-                    self.sell()
-
-        SmaCross.__qualname__ = "SmaCross"
-        globals()["SmaCross"] = SmaCross
-        _SMA_CROSS = SmaCross
-    return _SMA_CROSS
 
 
 def memory(spec: Path) -> dict:

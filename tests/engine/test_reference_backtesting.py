@@ -21,32 +21,15 @@ import pytest
 
 backtesting = pytest.importorskip("backtesting")
 
-from backtesting import Backtest, Strategy  # noqa: E402
-from backtesting.lib import crossover  # noqa: E402
-from backtesting.test import GOOG, SMA  # noqa: E402
+from backtesting import Backtest  # noqa: E402
+from backtesting.test import GOOG  # noqa: E402
 
 from s1mple_engine.backtest import run_backtest  # noqa: E402
 from s1mple_engine.config import load_operation  # noqa: E402
 from s1mple_engine.data import MarketData  # noqa: E402
+from tests.reference_strategy import SmaCross  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class SmaCross(Strategy):
-    n1 = 10
-    n2 = 20
-
-    def init(self):
-        self.sma1 = self.I(SMA, self.data.Close, self.n1)
-        self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-    def next(self):
-        if crossover(self.sma1, self.sma2):
-            self.position.close()
-            self.buy()
-        elif crossover(self.sma2, self.sma1):
-            self.position.close()
-            self.sell()
 
 
 @pytest.fixture(scope="module")
