@@ -169,7 +169,17 @@ class FixedFractionSizer(PlanningWorker):
         draft.integer_units = draft.fill(self.params.integer_units, bool)
 
 
-def plan_risk_size(p: PluginParams, risk_percent: float, opps: Opportunities, draft: PlanDraft) -> None:
+class RiskSizingParams(PluginParams):
+    """The params every risk-based sizer has: what :func:`plan_risk_size` reads."""
+
+    fallback_stop_percent: float = Field(
+        2.0, gt=0, le=50, description="assumed stop distance, percent of price, when no stop is seen"
+    )
+    max_position_fraction: float = Field(1.0, gt=0, le=10, description="cap on notional, fraction of equity")
+    integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
+
+
+def plan_risk_size(p: RiskSizingParams, risk_percent: float, opps: Opportunities, draft: PlanDraft) -> None:
     """Size so that a stop-out loses ``risk_percent`` of equity: units = risk / stop distance.
 
     The stop distance is the exit plan's (CHAIN_THROUGH) or, when none is seen (PARALLEL planning, or no
@@ -199,17 +209,10 @@ class FixedRiskSizer(PlanningWorker):
     subtype = "risk_based"
     phase = "size_planning"
 
-    class Params(PluginParams):
+    class Params(RiskSizingParams):
         risk_per_trade_percent: float = Field(
             1.0, gt=0, le=100, description="equity risked per trade, percent"
         )
-        fallback_stop_percent: float = Field(
-            2.0, gt=0, le=50, description="assumed stop distance, percent of price, when no stop is seen"
-        )
-        max_position_fraction: float = Field(
-            1.0, gt=0, le=10, description="cap on notional, fraction of equity"
-        )
-        integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         plan_risk_size(self.params, self.params.risk_per_trade_percent, opps, draft)

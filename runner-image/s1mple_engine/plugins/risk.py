@@ -14,10 +14,9 @@ from ..workers import (
     Opportunities,
     PlanDraft,
     PlanningWorker,
-    PluginParams,
     ThreatWorker,
 )
-from .planning import plan_risk_size
+from .planning import RiskSizingParams, plan_risk_size
 from .structure import REGIME_VOLATILE, RegimeParams, regime_of
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -71,7 +70,7 @@ class AdaptiveRiskSizer(PlanningWorker):
     subtype = "risk_based"
     phase = "size_planning"
 
-    class Params(PluginParams):
+    class Params(RiskSizingParams):
         base_risk_percent: float = Field(1.0, gt=0, le=100, description="equity risked per trade, percent")
         reduce_on_high_threat: bool = Field(True, description="scale the risk down after recent threats")
         threat_risk_factor: float = Field(
@@ -81,13 +80,6 @@ class AdaptiveRiskSizer(PlanningWorker):
             20, ge=0, le=100_000, description="bars back from the opportunity in which a threat counts"
         )
         min_threat_severity: Severity = Field("MEDIUM", description="lowest severity that counts")
-        fallback_stop_percent: float = Field(
-            2.0, gt=0, le=50, description="assumed stop distance, percent of price, when no stop is seen"
-        )
-        max_position_fraction: float = Field(
-            1.0, gt=0, le=10, description="cap on notional, fraction of equity"
-        )
-        integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params
