@@ -262,6 +262,9 @@ class StoredRecords(Mapping[str, dict[str, Any]]):
     def __getitem__(self, run_id: str) -> dict[str, Any]:
         return json.loads(self._lines[run_id])
 
+    def __contains__(self, run_id: object) -> bool:  # without parsing
+        return run_id in self._lines
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines)
 
@@ -314,7 +317,7 @@ def plan_resource(
         return followed
     sweep = Sweep(plan, store=store, progress=False, warm=False, validator=True)
     sweep.prepare()  # probes the store, validates every distinct worker configuration
-    planned = store_plan(PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[]), sweep)
+    planned = store_plan(PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[]))
     _RUN_IDS[(store.uri, plan.plan_id)] = planned.run_ids
     return planned
 
@@ -329,12 +332,12 @@ def stored_layout(store: Store, plan_id: str) -> Layout:
         ) from None
 
 
-def store_plan(planned: PlannedResource, sweep: Sweep) -> PlannedResource:
+def store_plan(planned: PlannedResource) -> PlannedResource:
     """One pass over the plan: run_ids, and the runs without a result streamed into chunks; then
     run_ids.json and the manifest (last).  A plan whose manifest exists keeps its stored layout: a Job
     made from it may be running (e.g. the operator restarted between writing it and making the Job)."""
     store, plan_id = planned.store, planned.plan_id
-    done = sweep.existing()
+    done = planned.stored_records()  # read once: the progress ticks go on from these parts
     stored = stored_layout(store, plan_id) if store.exists(chunks.manifest_key(plan_id)) else None
     writer = None if stored is not None and stored.todo else chunks.ChunkWriter(store, plan_id)
     seen: set[str] = set()
