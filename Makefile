@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench cluster-build
+.PHONY: demo test venv lint bench cluster-build system
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ demo: venv
 cluster-build:
 	tests/cluster/build
 
-test: venv cluster-build
+# Debian packages the tests use (headless Chromium, Lua 5.1, mmdebstrap, buildah, bubblewrap); idempotent.
+system:
+	tests/system/install
+
+test: venv system cluster-build
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 	$(PY) -m pytest tests
