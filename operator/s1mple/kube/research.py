@@ -205,6 +205,7 @@ class PlannedResource:
             max_workers=pc.max_workers or 1,
             timeout_per_run=int(math.ceil(pc.timeout_per_run or 300)),
             retries=pc.retries,
+            max_failed_indexes=pc.max_failed_indexes,
             store_uri=self.store.uri,
             plan_id=self.plan_id,
             storage=self.spec.storage,
