@@ -123,7 +123,7 @@ PHASES = [
 def test_every_phase_the_operator_writes_has_the_intended_health(phase, expected, tmp_path):
     """The statuses come from the operator's own code, so a change there that Argo CD would misread
     fails here, and the condition's message is what Argo CD shows."""
-    message = f"because of {phase}: ünïcode \"quoted\" \\ back"
+    message = f'because of {phase}: ünïcode "quoted" \\ back'
     status = ResearchStatus(
         phase=phase, observed_generation=3, conditions=conditions_for(phase, "SomeReason", message, 3, [])
     )

@@ -201,10 +201,12 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
 
 
 def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any) -> Outcome:
+    started = time.monotonic()
     try:
         result: Aggregate = aggregate(planned)
     except StoreError as exc:
         return _waiting_for_storage(ref, current, str(exc))
+    took = time.monotonic() - started
     forget(planned)
     _progress_patched.pop((ref.uid, ref.generation), None)
     missing = planned.total - result.succeeded - result.failed
@@ -249,7 +251,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             ),
         }
     )
-    return Outcome(status_patch(final), [event])
+    return Outcome(status_patch(final), [event], aggregation_seconds=took)
 
 
 def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
