@@ -20,12 +20,10 @@ import yaml
 from tests.cluster.fixtures import wait_for
 from tests.operator.harness import (
     ROOT,
-    OperatorProcess,
     example,
     get_resource,
     jobs_of,
     kubectl_apply,
-    storage_secret,
     wait_for_phase,
 )
 
@@ -34,28 +32,6 @@ pytestmark = pytest.mark.cluster
 OPT = "config/resources/optimization-ma-crossover.yaml"
 VT = "config/resources/varianttest-ma-crossover.yaml"
 CLUSTER_FIELDS = ("storage", "runner", "operation", "marketData")
-
-
-@pytest.fixture(scope="session")
-def crds(kube_cluster):
-    kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/optimizations.s1mple.io",
-        "crd/varianttests.s1mple.io",
-    )
-    return True
-
-
-@pytest.fixture
-def operator(kube_cluster, kube_namespace, crds, tmp_path):
-    op = OperatorProcess(kube_cluster, kube_namespace, tmp_path / "operator.log")
-    kubectl_apply(kube_cluster, storage_secret(kube_namespace, kube_cluster))
-    op.start()
-    yield op
-    op.stop()
 
 
 def local_run(doc: dict, kind: str, tmp_path: Path) -> dict:
