@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from s1mple.kube.reconcile import Event, Outcome
 from s1mple.kube.research import ResourceRef
+from s1mple.kube.resources import KINDS
 
 log = logging.getLogger("s1mple.operator")
 
@@ -41,6 +42,10 @@ AGGREGATION = Histogram(
     ["kind"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
+
+for _kind in KINDS:  # every series exists from the start: a 0 is an answer, a missing series is not
+    for _metric in (RECONCILES, RECONCILE_ERRORS, RUNS_DONE, RUNS_FAILED, AGGREGATION):
+        _metric.labels(_kind)
 
 
 def run_deltas(before: dict[str, Any], after: dict[str, Any] | None) -> tuple[int, int]:
