@@ -245,3 +245,14 @@ def test_metrics_during_a_sweep_and_json_step_logs(kube_cluster, kube_namespace,
             if record.get("step") and record.get("object", {}).get("name") == name:
                 steps.append((record["step"], record["severity"]))
     assert steps == [("Planned", "info"), ("JobCreated", "info"), ("Completed", "info")], op.log()[-3000:]
+
+
+def test_kubectl_explain_shows_the_descriptions(kube_cluster, crds):
+    def explained():
+        out = kube_cluster.kubectl("explain", "optimizations.spec.runner.queueName", check=False)
+        return out.stdout if out.returncode == 0 else None
+
+    text = wait_for(explained, timeout=60, what="the CRD in the published OpenAPI")
+    assert "a Kueue LocalQueue: the Job gets the kueue.x-k8s.io/queue-name label" in " ".join(text.split())
+    status = kube_cluster.kubectl("explain", "varianttests.status.conditions.reason").stdout
+    assert "one CamelCase word a program can match" in " ".join(status.split())
