@@ -133,7 +133,9 @@ def crd(kind: str) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
                                 "kind": {"type": "string", "description": kind},
-                                "metadata": {"type": "object", "description": "the object's metadata"},
+                                "metadata": {
+                                    "type": "object"
+                                },  # ObjectMeta: the API server allows nothing more
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
