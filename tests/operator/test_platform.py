@@ -46,6 +46,13 @@ def test_kstatus_conditions_follow_the_phase(phase, succeeded, ready, reconcilin
         assert got[loud].reason == "JobRejected" and got[loud].message == "the server said no"
 
 
+def test_condition_messages_are_one_line():
+    got = conditions_for(Phase.INVALID, "InvalidSpec", "2 problems:\n  - a: bad\n  - b: worse\n", 1, [])
+    assert {c.message for c in got if c.status == "True" or c.type == "Ready"} == {
+        "2 problems: - a: bad - b: worse"
+    }
+
+
 def test_condition_transition_time_moves_only_when_its_status_changes():
     running = conditions_for(Phase.RUNNING, "Running", "Job j: 4 runs", 1, [])
     previous = [

@@ -89,17 +89,19 @@ def test_kubectl_wait_ready_stalled_and_the_wide_message(
     assert _condition(done, "Reconciling")["status"] == "False"
     assert _condition(invalid, "Ready")["status"] == "False"
     message = _condition(invalid, "Stalled")["message"]
+    assert "\n" not in message and message == _condition(invalid, "Ready")["message"]
     assert "unknown plugin 'ma_crosover'" in message and "did you mean 'ma_crossover'?" in message
 
-    # -o wide says why, exactly the condition's message; the default output stays narrow
+    # -o wide says why, exactly the condition's message (one line: kubectl would cut it at the first
+    # newline); the default output stays narrow
     rows = _wide_rows(kube_cluster, "opt", kube_namespace)
     assert rows == [
         {
             "NAME": "typo",
             "PHASE": "Invalid",
-            "PROGRESS": "<none>",
+            "PROGRESS": "",
             "FAILED": "0",
-            "BEST": "<none>",
+            "BEST": "",
             "AGE": rows[0]["AGE"],
             "MESSAGE": message,
         }

@@ -133,9 +133,8 @@ def crd(kind: str) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
                                 "kind": {"type": "string", "description": kind},
-                                "metadata": {
-                                    "type": "object"
-                                },  # ObjectMeta: the API server allows nothing more
+                                # ObjectMeta: the API server allows nothing more here
+                                "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },

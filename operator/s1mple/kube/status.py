@@ -125,7 +125,7 @@ def conditions_for(
     Reconciling=True.  Succeeded: Succeeded=Ready=True.  Failed / Invalid: Succeeded=Ready=False and
     Stalled=True, since only a change of the spec starts it again.  Each carries the step's reason and
     message (a finished resource's Reconciling says ``Finished``), and keeps lastTransitionTime while its
-    status value stays the same."""
+    status value stays the same.  Messages are made one line (the Event keeps the full text)."""
     if phase in IN_PROGRESS:
         values = {"Succeeded": "Unknown", "Ready": "False", "Reconciling": "True", "Stalled": "False"}
     elif phase == Phase.SUCCEEDED:
@@ -133,6 +133,8 @@ def conditions_for(
     else:
         values = {"Succeeded": "False", "Ready": "False", "Reconciling": "False", "Stalled": "True"}
     old = {c.get("type"): c for c in previous}
+    # one line: `kubectl get -o wide` shows only a message's first line
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     out = []
     for kind in CONDITION_TYPES:
         status = values[kind]
