@@ -4,6 +4,8 @@
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const T = JSON.parse(document.getElementById("table-data").textContent);
   const CONFIG = { responsive: true, displaylogo: false };
+  /** Red for losses / worse, yellow in the middle, green for gains / better. */
+  const RED_GREEN = [[0, "#d73027"], [0.25, "#fc8d59"], [0.5, "#ffffbf"], [0.75, "#91cf60"], [1, "#1a9850"]];
   const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
   /** Most points a scatter or parallel-coordinates view draws (the best runs first, then an even sample). */
   const MAX_POINTS = 5000;
@@ -29,7 +31,7 @@
   function kv(el, obj) {
     if (!el) return;
     for (const [k, v] of Object.entries(obj)) {
-      if (v === null || v === undefined || (typeof v === "object" && !Array.isArray(v))) continue;
+      if (v === null || v === undefined || typeof v === "object") continue;  // lists and maps: charts show them
       const row = document.createElement("div");
       const dt = document.createElement("dt");
       const dd = document.createElement("dd");
@@ -234,7 +236,7 @@
       const ax = (vals) => ({ type: "category", categoryorder: "array", categoryarray: vals });
       plot("heatmap", [{
         type: "heatmap", x: xs.map(String), y: ys.map(String), z: z, customdata: n,
-        colorscale: "RdYlGn", reversescale: !maximize, hoverongaps: false,
+        colorscale: RED_GREEN, reversescale: !maximize, hoverongaps: false,
         hovertemplate: `${x}=%{x}<br>${y}=%{y}<br>${metric}=%{z:.4g}<br>runs=%{customdata}<extra></extra>`,
         colorbar: { title: { text: metric } },
       }], { title: { text: `${metric} (${agg})` }, xaxis: Object.assign(ax(xs.map(String)), { title: { text: x } }), yaxis: Object.assign(ax(ys.map(String)), { title: { text: y } }) });
@@ -352,13 +354,13 @@
         { title: { text: "Equity" }, hovermode: "x unified" });
     }
     if ($("variant-drawdown")) {
-      plot("variant-drawdown", drawn.map((v, i) => ({ type: "scatter", mode: "lines", name: v.name, x: v.time, y: v.drawdown, fill: "tozeroy", opacity: 0.5, line: { color: color(i), width: 1 } })),
+      plot("variant-drawdown", drawn.map((v, i) => ({ type: "scatter", mode: "lines", name: v.name, x: v.time, y: v.drawdown, line: { color: color(i), width: 1.3 } })),
         { title: { text: "Drawdown %" }, hovermode: "x unified" });
     }
     if ($("variant-monthly")) {
       const months = [...new Set(drawn.flatMap((v) => v.monthly.map((m) => m[0])))].sort();
       const z = drawn.map((v) => { const by = new Map(v.monthly); return months.map((m) => (by.has(m) ? by.get(m) : null)); });
-      plot("variant-monthly", [{ type: "heatmap", x: months, y: drawn.map((v) => v.name), z: z, colorscale: "RdYlGn", zmid: 0, hoverongaps: false,
+      plot("variant-monthly", [{ type: "heatmap", x: months, y: drawn.map((v) => v.name), z: z, colorscale: RED_GREEN, zmid: 0, hoverongaps: false,
         hovertemplate: "%{y} %{x}: %{z:.2f}%<extra></extra>", colorbar: { title: { text: "%" } } }],
       { title: { text: "Monthly returns %" }, yaxis: { automargin: true, type: "category" }, margin: { l: 140, r: 20, t: 36, b: 50 } });
     }
@@ -402,7 +404,7 @@
       type: "scatter", mode: "markers", name: name, x: list.map((t) => t[timeKey]), y: list.map((t) => t[priceKey]),
       text: list.map((t) => `${t.opportunity_id} ${t.side}<br>exit: ${t.exit_reason}<br>P&L ${fmt(t.pnl)} (${fmt(t.return_pct)}%)`),
       hovertemplate: "%{text}<br>%{y:.4g}<extra>" + name + "</extra>",
-      marker: { symbol: symbol, size: 11, color: color, line: { color: "#111", width: 1 } },
+      marker: { symbol: symbol, size: 8, color: color, line: { color: "#111", width: 0.5 } },
     });
     const longs = tr.filter((t) => t.side === "long"), shorts = tr.filter((t) => t.side !== "long");
     plot("price-chart", [price,
@@ -427,7 +429,7 @@
       const by = new Map(D.monthly);
       const z = years.map((y) => months.map((m) => (by.has(`${y}-${m}`) ? by.get(`${y}-${m}`) : null)));
       plot("bt-monthly", [{ type: "heatmap", x: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], y: years, z: z,
-        colorscale: "RdYlGn", zmid: 0, hoverongaps: false, texttemplate: "%{z:.1f}", hovertemplate: "%{y} %{x}: %{z:.2f}%<extra></extra>" }],
+        colorscale: RED_GREEN, zmid: 0, hoverongaps: false, texttemplate: "%{z:.1f}", hovertemplate: "%{y} %{x}: %{z:.2f}%<extra></extra>" }],
       { title: { text: "Monthly returns %" }, yaxis: { type: "category", autorange: "reversed" } });
     } else empty("bt-monthly", "No monthly returns.");
     const c = D.causality;
