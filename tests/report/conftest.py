@@ -48,7 +48,8 @@ def results(tmp_path_factory) -> dict[str, Path]:
     s1mple("optimize", str(ROOT / "config/optimizations/ma_crossover_grid.yaml"), "--out", str(out / "grid"))
     s1mple("variant-test", str(ROOT / "config/variants/ma_crossover_variants.yaml"), "--out", str(out / "vt"))
     spec = out / "four.yaml"
-    spec.write_text(textwrap.dedent(FOUR_DIMENSIONS.format(base=ROOT / "config/operations/ma_crossover.yaml")))
+    base = ROOT / "config/operations/ma_crossover.yaml"
+    spec.write_text(textwrap.dedent(FOUR_DIMENSIONS.format(base=base)))
     s1mple("optimize", str(spec), "--out", str(out / "four"))
     s1mple("run", str(ROOT / "config/operations/ma_crossover.yaml"), "--report", str(out / "backtest.html"))
     return {"grid": out / "grid", "vt": out / "vt", "four": out / "four", "backtest": out / "backtest.html"}

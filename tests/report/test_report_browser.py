@@ -71,12 +71,18 @@ def test_heatmap_picks_a_pair_and_aggregates_the_other_dimensions(browser, resul
     open_report(browser, results["four"] / "report.html")
     table = pd.read_parquet(results["four"] / "results.parquet")
     dims = browser.eval("[...document.getElementById('hm-x').options].map(o => o.value)")
-    assert set(dims) == {"ma_crossover.fast", "ma_crossover.slow", "ma_crossover.kind", "fixed_fraction_sizer.fraction"}
+    assert set(dims) == {
+        "ma_crossover.fast",
+        "ma_crossover.slow",
+        "ma_crossover.kind",
+        "fixed_fraction_sizer.fraction",
+    }
 
     def pick(x: str, y: str, agg: str) -> list[list[float]]:
         browser.eval(
             f"(() => {{ const s = (id, v) => {{ const e = document.getElementById(id); e.value = v;"
-            f" e.dispatchEvent(new Event('change')); }}; s('hm-x', '{x}'); s('hm-y', '{y}'); s('hm-agg', '{agg}');"
+            f" e.dispatchEvent(new Event('change')); }};"
+            f" s('hm-x', '{x}'); s('hm-y', '{y}'); s('hm-agg', '{agg}');"
             " window.s1mpleReport.drawAll(); })()"
         )
         return browser.eval("document.getElementById('heatmap').data[0].z")

@@ -60,7 +60,7 @@ class ResultLocations(SpecModel):
     manifest: str | None = None
     table: str | None = Field(default=None, description="results.parquet: one row per run")
     summary: str | None = Field(default=None, description="OptimizationResult / VariantComparisonResult JSON")
-    report: str | None = Field(default=None, description="report.html: the self-contained Trade Explorer page")
+    report: str | None = Field(default=None, description="report.html: the Trade Explorer page")
 
 
 class ResearchStatus(SpecModel):
