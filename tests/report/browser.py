@@ -56,7 +56,7 @@ class Browser:
         self.ws = websocket.create_connection(self._page_ws(), timeout=120, suppress_origin=True)
         self.msg_id = 0
         self.events: list[dict[str, Any]] = []
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -151,6 +151,11 @@ class Browser:
                     f"{p['entry'].get('source')}: {p['entry'].get('text')} {p['entry'].get('url', '')}"
                 )
         return out
+
+    def requests(self) -> list[str]:
+        """URLs the page asked for (file:// and data: included)."""
+        sent = [e for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+        return [e["params"]["request"]["url"] for e in sent]
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full_page}

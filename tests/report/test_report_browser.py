@@ -12,9 +12,11 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed
 
 
 def open_report(browser, path) -> None:
+    """Open a report from disk: no JavaScript error, and nothing fetched but the file itself."""
     browser.events.clear()
     browser.open(path.as_uri())
     assert browser.errors() == []
+    assert [u for u in browser.requests() if not u.startswith("data:")] == [path.as_uri()]
 
 
 def test_optimization_report_of_a_two_parameter_grid(browser, results, shots):

@@ -7,7 +7,9 @@ SOURCE is a local run folder (``runs/<name>``) or an ``s3://bucket/prefix`` resu
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -34,6 +36,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.set_defaults(func=rerun)
 
 
+def storage_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A store that cannot be reached is a sentence and exit code 2, like a configuration error."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from s1mple_engine.store import StoreError
+
+        try:
+            return command(args)
+        except StoreError as exc:
+            print(f"s1mple {args.command}: storage error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@storage_errors
 def report(args: argparse.Namespace) -> int:
     from s1mple.meta.report import REPORT_KEY, build_report, open_results
 
@@ -49,6 +68,7 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+@storage_errors
 def rerun(args: argparse.Namespace) -> int:
     from s1mple.cli.run import format_summary
     from s1mple.meta.report import ReportError, backtest_report, open_results
