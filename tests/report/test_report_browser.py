@@ -134,3 +134,40 @@ def test_backtest_report_shows_entries_and_exits(browser, results, shots):
     assert browser.eval("document.getElementById('bt-monthly').data[0].z.length") >= 1
     assert browser.errors() == []
     browser.screenshot(shots / "backtest-report.png")
+
+
+def test_validation_results_are_shown_when_present(browser, results, tmp_path, shots):
+    """result.json's ``validation`` (added by the validation step) gets its section."""
+    import json
+    import shutil
+
+    from s1mple.cli import main
+
+    folder = tmp_path / "validated"
+    shutil.copytree(results["four"], folder)
+    result = json.loads((folder / "result.json").read_text())
+    result["validation"] = {
+        "deflated_sharpe": {"value": 0.91, "p_value": 0.04, "trials": 24},
+        "pbo": {"value": 0.125, "combinations": 70},
+        "holdout": {"period": {"start": "2022-01-01", "end": "2023-08-30"}, "sharpe_ratio": 0.42},
+        "walk_forward": {
+            "windows": [{"window": 1, "sharpe_ratio": 0.3}, {"window": 2, "sharpe_ratio": -0.1}]
+        },
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+    assert main(["report", str(folder)]) == 0
+    open_report(browser, folder / "report.html")
+    text = browser.eval("document.getElementById('validation-body').innerText")
+    for expected in (
+        "Deflated Sharpe ratio",
+        "0.91",
+        "(PBO)",
+        "0.125",
+        "hold-out",
+        "2022-01-01",
+        "Walk-forward",
+    ):
+        assert expected in text, expected
+    assert browser.eval("document.querySelectorAll('#validation-body table tr').length") == 3
+    browser.eval("document.getElementById('validation').scrollIntoView()")
+    browser.screenshot(shots / "optimization-validation.png", full_page=False)
