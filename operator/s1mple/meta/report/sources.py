@@ -49,11 +49,13 @@ def open_results(source: str | Path) -> Store:
 
 def read_summary(store: Store) -> dict[str, Any]:
     """result.json without its (possibly 100,000-entry) ``results`` list for an optimization; whole for a
-    variant test.  The list is written last (aggregation.json_chunks), so the head parses on its own."""
+    variant test.  The list is written last (aggregation.json_chunks), so the head parses on its own;
+    a file with keys after the list is parsed whole."""
     data = store.get_bytes(RESULT_KEY)
     cut = data.find(b', "results": [{"run_id"')
+    last = data.rstrip().endswith(b"}]}")  # the list is the last key (else, e.g. validation after it)
     try:
-        if cut > 0 and b'"optimization_id"' in data[:cut]:
+        if cut > 0 and last and b'"optimization_id"' in data[:cut]:
             return {**json.loads(data[:cut] + b"}"), "results": []}
         return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
