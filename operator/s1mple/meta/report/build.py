@@ -25,7 +25,7 @@ from .sources import ReportError, SpecResolver, rerun
 #: Best runs whose equity and drawdown the optimization report draws.
 TOP_CURVES = 5
 #: Table columns the page does not carry (long text, or summarised elsewhere).
-_DROPPED = {"top_rejection_reasons", "error"}
+_DROPPED = {"top_rejection_reasons", "index", "duration_s"}
 
 
 def _finite(v: Any) -> Any:
@@ -83,10 +83,22 @@ def _rerun_all(runs: list[tuple[str, int]], resolve: SpecResolver) -> tuple[dict
 
 
 def table_payload(frame: pd.DataFrame) -> str:
-    """The runs table as JSON ``{"columns": [...], "data": [[row]...]}`` (pandas' C encoder: 100,000
-    runs in well under a second)."""
+    """The runs table as JSON: ``columns`` (all, in order), ``data`` (rows of the columns that vary),
+    ``constants`` (the value of each column that does not, e.g. status "ok" everywhere) and ranks as row
+    positions, floats to 4 decimals: ~12 MB for 100,000 runs, encoded by pandas' C encoder in <1 s."""
     cols = [c for c in frame.columns if c not in _DROPPED]
-    return frame[cols].to_json(orient="split", index=False, double_precision=5)
+    constants = {
+        c: _finite(frame[c].iloc[0]) for c in cols if len(frame) and frame[c].nunique(dropna=False) == 1
+    }
+    positions = np.arange(1, len(frame) + 1)
+    ranked = "rank" in frame.columns and bool((frame["rank"].to_numpy() == positions).all())
+    varying = [c for c in cols if c not in constants and not (ranked and c == "rank")]
+    view = frame[varying]
+    if "error" in view.columns:  # the first words say what failed; result.json has the whole text
+        view = view.assign(error=view["error"].str.slice(0, 160))
+    rows = view.to_json(orient="values", double_precision=4)
+    head = json.dumps({"columns": cols, "varying": varying, "constants": constants, "rank_is_row": ranked})
+    return head[:-1] + ', "data": ' + rows + "}"
 
 
 def swept_params(frame: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -1,15 +1,17 @@
 /* s1mple Trade Explorer: draws a report page from the JSON the page carries (no network). */
 (function () {
   "use strict";
+  const started = performance.now();  // since navigation: reading the file, parsing the page and scripts
   const D = JSON.parse(document.getElementById("report-data").textContent);
   const T = JSON.parse(document.getElementById("table-data").textContent);
+  const parsed = performance.now();
   const CONFIG = { responsive: true, displaylogo: false };
   /** Red for losses / worse, yellow in the middle, green for gains / better. */
   const RED_GREEN = [[0, "#d73027"], [0.25, "#fc8d59"], [0.5, "#ffffbf"], [0.75, "#91cf60"], [1, "#1a9850"]];
   const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
   /** Most points a scatter or parallel-coordinates view draws (the best runs first, then an even sample). */
-  const MAX_POINTS = 5000;
-  const api = (window.s1mpleReport = { data: D, timings: {} });
+  const MAX_POINTS = 3000;
+  const api = (window.s1mpleReport = { data: D, timings: { load: Math.round(started), json: Math.round(parsed - started) } });
   /** Run one part of the page, noting how long it took (window.s1mpleReport.timings: the benchmark reads it). */
   function timed(name, fn) {
     const t0 = performance.now();
@@ -46,7 +48,7 @@
   const pending = new Map();
   const observer = new IntersectionObserver((entries) => {
     for (const e of entries) if (e.isIntersecting) draw(e.target.id);
-  }, { rootMargin: "400px" });
+  }, { rootMargin: "0px 0px 100px 0px" });
   function draw(id) {
     const job = pending.get(id);
     if (!job) return;
@@ -68,18 +70,20 @@
   }
   function inView(el) {
     const r = el.getBoundingClientRect();
-    return r.bottom > -400 && r.top < window.innerHeight + 400;
+    return r.bottom > 0 && r.top < window.innerHeight;
   }
   /** The page counts as rendered when its tables are built and the charts in view are drawn. */
   let waiting = 1;
   function settled() {
     if (--waiting > 0) return;
     for (const id of [...pending.keys()]) if (inView($(id))) draw(id);
+    api.timings.rendered = Math.round(performance.now());
     document.body.dataset.rendered = "true";
   }
   function tableBuilt(table) {
     waiting++;
-    table.on("tableBuilt", () => settled());
+    const t0 = performance.now();
+    table.on("tableBuilt", () => { api.timings.table = Math.round(performance.now() - t0); settled(); });
   }
   function empty(id, text) {
     const el = $(id);
@@ -133,8 +137,14 @@
 
   // ---------------------------------------------------------------- optimization
   function optimization() {
-    const cols = T.columns;
-    const rows = T.data.map((r) => { const o = {}; for (let i = 0; i < cols.length; i++) o[cols[i]] = r[i]; return o; });
+    // rows from the compact table: the varying columns per row, constant columns once, rank = position
+    const cols = T.columns, varying = T.varying, constants = Object.entries(T.constants);
+    const rows = T.data.map((r, n) => {
+      const o = T.rank_is_row ? { rank: n + 1 } : {};
+      for (let i = 0; i < varying.length; i++) o[varying[i]] = r[i];
+      for (const [c, v] of constants) o[c] = v;
+      return o;
+    });
     api.rows = rows;
     const params = D.params, labels = D.labels, primary = D.primary;
     const config = (r) => params.concat(labels).map((c) => c.replace(/^choice\./, "") + "=" + fmt(r[c])).join(", ");
@@ -156,7 +166,7 @@
       frozen: c === "rank",
     }));
     const table = new Tabulator("#runs-table", {
-      data: rows, columns: columns, height: "460px", layout: "fitData", renderVertical: "virtual",
+      data: rows, columns: columns, height: "max(420px, calc(100vh - 300px))",  // the table fills the first screen layout: "fitData", renderVertical: "virtual",
       index: "run_id", columnHeaderSortMulti: false, nestedFieldSeparator: false,
     });
     api.table = table;
@@ -301,7 +311,11 @@
       body.innerHTML = '<p class="empty">No validation results in result.json (out-of-sample hold-out, walk-forward, PBO, Deflated Sharpe appear here when the optimization is validated).</p>';
       return;
     }
-    const names = { deflated_sharpe: "Deflated Sharpe ratio", pbo: "Probability of backtest overfitting (PBO)", holdout: "Out-of-sample hold-out", walk_forward: "Walk-forward" };
+    const names = {
+      verdict: "Verdict", overfit_risk: "Overfit risk", deflated_sharpe: "Deflated Sharpe ratio",
+      pbo: "Probability of backtest overfitting (PBO)", holdout: "Out-of-sample hold-out", walk_forward: "Walk-forward",
+      thresholds: "Thresholds",
+    };
     const order = Object.keys(names).filter((k) => k in v).concat(Object.keys(v).filter((k) => !(k in names)));
     for (const key of order) {
       const part = document.createElement("div");
