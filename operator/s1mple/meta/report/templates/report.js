@@ -166,7 +166,7 @@
       frozen: c === "rank",
     }));
     const table = new Tabulator("#runs-table", {
-      data: rows, columns: columns, height: "max(420px, calc(100vh - 300px))",  // the table fills the first screen layout: "fitData", renderVertical: "virtual",
+      data: rows, columns: columns, maxHeight: "max(420px, calc(100vh - 300px))",  // at most the first screen layout: "fitData", renderVertical: "virtual",
       index: "run_id", columnHeaderSortMulti: false, nestedFieldSeparator: false,
     });
     api.table = table;
@@ -432,7 +432,7 @@
     $("trades-count").textContent = tr.length + " trades";
     const tcols = ["opportunity_id", "side", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl", "return_pct", "exit_reason", "duration_bars"];
     api.table = new Tabulator("#trades-table", {
-      data: tr, height: "400px", layout: "fitData",
+      data: tr, maxHeight: "400px", layout: "fitData",
       columns: tcols.map((c) => ({ title: c, field: c, formatter: (cell) => fmt(cell.getValue()), headerFilter: "input",
         headerFilterFunc: (term, value) => rangeFilter(term, value), sorter: typeof (tr[0] || {})[c] === "number" ? "number" : "string" })),
     });
