@@ -25,7 +25,6 @@ def test_optimization_report_of_a_two_parameter_grid(browser, results, shots):
     combinations = table[["ma_crossover.fast", "ma_crossover.slow"]].drop_duplicates()
 
     # the heatmap (drawn when scrolled to): one cell per (fast, slow) combination, axes the swept values
-    assert browser.eval("document.getElementById('heatmap').data") is None
     browser.eval("document.getElementById('heatmap').scrollIntoView()")
     browser.wait("document.getElementById('heatmap').data")
     browser.eval("window.scrollTo(0, 0)")
