@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -64,6 +65,27 @@ def stored_result(s3_client, bucket: str, status: dict) -> dict:
     return json.loads(body)
 
 
+def report_opens_in_chromium(s3_client, bucket: str, status: dict, tmp_path: Path, check: str) -> Any:
+    """The report status names exists in MinIO and opens in chromium without a JavaScript error;
+    ``check``: JavaScript evaluated in the page once every chart is drawn."""
+    from tests.report.browser import Browser, artifacts_dir
+
+    uri = status["results"]["report"]
+    assert uri.startswith(f"s3://{bucket}/") and uri.endswith("/report.html")
+    page = tmp_path / "report.html"
+    page.write_bytes(s3_client.get_object(Bucket=bucket, Key=uri[len(f"s3://{bucket}/") :])["Body"].read())
+    browser = Browser()
+    try:
+        browser.open(page.as_uri())
+        browser.eval("window.s1mpleReport.drawAll()")
+        value = browser.eval(check)
+        assert browser.errors() == []
+        browser.screenshot(artifacts_dir() / ("cluster-" + "-".join(uri.split("/")[-3:-1]) + ".png"))
+    finally:
+        browser.close()
+    return value
+
+
 def by_run_id(result: dict) -> dict[str, dict]:
     return {r["run_id"]: r["metrics"] for r in result["results"]}
 
@@ -110,6 +132,11 @@ def test_optimization_matches_local_sweep(
     cluster_result = stored_result(s3_client, s3_bucket, status)
     assert same_metrics(by_run_id(cluster_result), by_run_id(local))
     assert len(status["topResults"]) == min(10, local["planned_runs"])
+    # the report: in MinIO, and its heatmap has one cell per (fast, slow) combination
+    z = report_opens_in_chromium(
+        s3_client, s3_bucket, status, tmp_path, "document.getElementById('heatmap').data[0].z"
+    )
+    assert len([v for row in z for v in row if v is not None]) == 12
     # one Job, owned by the resource, with our labels only
     jobs = jobs_of(kube_cluster, kube_namespace)
     assert len(jobs) == 1
@@ -140,6 +167,10 @@ def test_variant_test_matches_local_and_has_comparative_analysis(
         {r["variant_name"]: r["metrics"] for r in cluster_result["results"]},
         {r["variant_name"]: r["metrics"] for r in local["results"]},
     )
+    lines = report_opens_in_chromium(
+        s3_client, s3_bucket, status, tmp_path, "document.getElementById('variant-equity').data.length"
+    )
+    assert lines == 3
 
 
 def test_kubectl_get_shows_the_columns(kube_cluster, kube_namespace, s3_bucket, operator):

@@ -247,7 +247,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             "top_results": result.top,
             "comparative_analysis": result.comparative_analysis,
             "results": current.results.model_copy(
-                update={"table": result.table_uri, "summary": result.summary_uri}
+                update={"table": result.table_uri, "summary": result.summary_uri, "report": result.report_uri}
             ),
         }
     )

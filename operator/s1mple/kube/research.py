@@ -401,6 +401,7 @@ class Aggregate:
     table_uri: str
     summary_uri: str
     first_error: str | None = None
+    report_uri: str | None = None
 
 
 def aggregate(planned: PlannedResource) -> Aggregate:
@@ -439,6 +440,7 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         comparative_analysis=comparative,
         table_uri=planned.store.url(FRAME_KEY),
         summary_uri=planned.store.url(RESULT_KEY),
+        report_uri=planned.store.url(outcome.keys["report"]) if "report" in outcome.keys else None,
     )
 
 

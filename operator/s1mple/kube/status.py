@@ -75,6 +75,7 @@ class ResultLocations(SpecModel):
     manifest: str | None = Field(default=None, description="the plan: runs and their layout over pods")
     table: str | None = Field(default=None, description="results.parquet: one row per run")
     summary: str | None = Field(default=None, description="OptimizationResult / VariantComparisonResult JSON")
+    report: str | None = Field(default=None, description="report.html: the Trade Explorer page")
 
 
 class ResearchStatus(SpecModel):

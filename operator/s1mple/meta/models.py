@@ -48,7 +48,12 @@ METRICS = (
     "calmar_ratio",
 )
 #: Causality counts of a backtest summary.
-CAUSALITY_COUNTS = ("opportunities_detected", "opportunities_rejected", "threats_detected")
+CAUSALITY_COUNTS = (
+    "opportunities_detected",
+    "opportunities_rejected",
+    "opportunities_skipped",
+    "threats_detected",
+)
 
 WORKER_CATEGORIES = (
     "context_workers",
