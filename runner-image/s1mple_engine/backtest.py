@@ -128,6 +128,7 @@ def build_result(
         [t[7] for t in trades],
         [t[4] - t[2] for t in trades],
         sim.intervals,
+        data.bars_per_year,
     )
     status = sim.opp_status
     tw = strat.threat
@@ -163,7 +164,12 @@ def build_result(
         opportunities=[],
         threats=[],
         fills=[],
-        notes=list(dict.fromkeys(note for _, w in strat.paths for note in w.notes(Context(data)))),
+        notes=list(
+            dict.fromkeys(
+                [note for _, w in strat.paths for note in w.notes(Context(data))]
+                + [note for note in (data.timeframe_note(),) if note]
+            )
+        ),
     )
     if not curves:
         return res

@@ -11,7 +11,6 @@ from .. import features as F
 from ..registry import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
 
-
 #: relative difference under which two moving averages are equal (rounding of a mean of up to thousands
 #: of prices stays below ~1e-13; genuine differences at a cross are far larger)
 CROSS_TOLERANCE = 1e-12
