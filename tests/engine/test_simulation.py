@@ -100,6 +100,7 @@ def test_long_stop_and_target(bar2, exit_price, reason):
         ((100.0, 101.0, 89.0, 100.0), 90.0, "take_profit"),
         ((100.0, 106.0, 89.0, 100.0), 105.0, "stop_loss"),
         ((108.0, 109.0, 107.0, 108.0), 108.0, "stop_loss"),
+        ((400.0, 401.0, 399.0, 400.0), 400.0, "stop_loss"),  # a gap that loses more than the account
     ],
 )
 def test_short_stop_and_target(bar2, exit_price, reason):
@@ -114,6 +115,8 @@ def test_short_stop_and_target(bar2, exit_price, reason):
     (t,) = r.trades
     assert (t.side, t.exit_price, t.exit_reason) == ("short", pytest.approx(exit_price), reason)
     assert t.pnl == pytest.approx(10.0 * (100.0 - exit_price))
+    # bankruptcy: the account loses what it has, not more
+    assert min(r.equity_curve.values) >= 0.0 and r.metrics.final_equity == max(0.0, 1000.0 + t.pnl)
 
 
 def test_stop_fill_pays_slippage_and_stop_can_hit_in_entry_bar():
@@ -278,19 +281,3 @@ def test_bankruptcy_liquidates_at_the_close_and_stops_trading():
     m = r.metrics
     assert (m.final_equity, m.total_return, m.max_drawdown) == (0.0, -100.0, 100.0)
     assert m.sharpe_ratio <= 0.0 and m.sortino_ratio <= 0.0 and m.calmar_ratio < 0.0
-
-
-def test_a_gap_through_the_stop_loses_the_account_not_more():
-    # short 10 at 100, stop 5 % above (105): the next bar opens at 400, the stop fills there
-    rows = flat(2) + [(400.0, 401.0, 399.0, 400.0)] + flat(2, 400.0)
-    bp = blueprint(
-        opportunity_workers=[scripted(shorts=[0])],
-        entry_planning=MKT,
-        exit_planning=rr_exit(5.0),
-        size_planning=ALL_IN,
-    )
-    r = backtest(bars(rows), bp, cash=1000.0)
-    (t,) = r.trades
-    assert (t.exit_bar, t.exit_price, t.exit_reason) == (2, 400.0, "stop_loss")
-    assert min(r.equity_curve.values) == 0.0 and r.metrics.final_equity == 0.0
-    assert r.metrics.total_return == -100.0
