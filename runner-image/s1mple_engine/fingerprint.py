@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .config import Blueprint, Operation
 from .registry import all_plugins
 
 ENGINE_PACKAGE = "s1mple_engine"
@@ -120,6 +121,33 @@ def _code_of(names: frozenset[str]) -> tuple[tuple[str, str], ...]:
 def code_fingerprint(plugin_names: Iterable[str]) -> dict[str, str]:
     """``{"engine": ..., <custom plugin>: ...}``: the code identity of a run using these plugins."""
     return dict(_code_of(frozenset(plugin_names)))
+
+
+class CodeMismatch(ValueError):
+    """A run planned under other code than the code about to execute it (operator vs runner image)."""
+
+
+def check_code(planned: dict[str, str], operation: Operation) -> None:
+    """Raise :class:`CodeMismatch` when this process's code differs from the code the run id was planned
+    with: the result would be stored under an id that names other code."""
+    names = {
+        w.plugin
+        for link in operation.strategy_links
+        if isinstance(link.blueprint, Blueprint)
+        for _, _, w in link.blueprint.workers()
+    }
+    here = code_fingerprint(names)
+    if here == planned:
+        return
+    diff = ", ".join(
+        f"{k}: planned {planned.get(k, 'absent')}, here {here.get(k, 'absent')}"
+        for k in sorted(set(planned) | set(here))
+        if planned.get(k) != here.get(k)
+    )
+    raise CodeMismatch(
+        f"this runner's code differs from the code the run was planned with ({diff}): build the operator "
+        "and runner images from the same engine and plugins (same S1MPLE_PLUGINS)"
+    )
 
 
 def operation_code(operation: dict[str, Any]) -> dict[str, str]:

@@ -56,6 +56,9 @@ class RunSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="dimension -> choice label")
     configuration: dict[str, dict[str, Any]] = Field(default_factory=dict, description="{plugin: params}")
     operation: Operation
+    code: dict[str, str] | None = Field(
+        default=None, description="the code fingerprint the run_id was planned with (checked by the runner)"
+    )
     curves: bool = Field(default=False, description="also record equity/drawdown curves, monthly returns")
 
     @classmethod

@@ -110,3 +110,22 @@ def test_fingerprints_name_the_engine_and_custom_plugins_only(tmp_path):
     assert fingerprint.plugin_fingerprint.cache_info().hits >= 1, "computed once per class, then cached"
     source = Path(__file__).read_bytes()
     assert print_.endswith(fingerprint._digest([source]))
+
+
+def test_a_runner_with_other_code_refuses_the_run():
+    """The operator plans run ids with its code; a runner pod whose image carries other code must not
+    file its result under that id."""
+    from s1mple.meta.models import load_meta
+    from s1mple.meta.planner import plan_variant_test
+    from s1mple_engine.runs import execute_run
+    from s1mple_engine.runspec import RunSpec, run_id_of
+
+    plan = plan_variant_test(load_meta(ROOT / "config/variants/ma_crossover_variants.yaml"))
+    payload = plan.payload(0)
+    assert payload["run_id"] == run_id_of(payload["operation"], payload["code"])
+    assert execute_run(RunSpec.from_payload(payload)).ok
+    other = dict(payload, code={**payload["code"], "engine": "0.0.1+000000000000"})
+    record = execute_run(RunSpec.from_payload(other))
+    assert record.status == "failed"
+    assert "differs from the code the run was planned with (engine: planned 0.0.1+0000" in record.error
+    assert "same S1MPLE_PLUGINS" in record.error

@@ -629,6 +629,7 @@ class OptimizationPlan(BasePlan):
             "labels": labels,
             "configuration": configuration,
             "operation": op,
+            "code": code,
         }
 
     def payload_for_digits(self, digits: list[int]) -> dict[str, Any]:
@@ -859,13 +860,14 @@ class VariantPlan(BasePlan):
                     configuration.setdefault(w["plugin"], dict(w.get("params") or {}))
         name = self.config.variants[index].name
         return {
-            "run_id": run_id_of(op, code_fingerprint(blueprint_plugins(bp))),
+            "run_id": run_id_of(op, code := code_fingerprint(blueprint_plugins(bp))),
             "index": index,
             "kind": "variant_test",
             "name": name,
             "labels": {"variant": name},
             "configuration": configuration,
             "operation": op,
+            "code": code,
             "curves": True,
         }
 
