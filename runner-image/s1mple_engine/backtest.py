@@ -164,13 +164,10 @@ def build_result(
         opportunities=[],
         threats=[],
         fills=[],
-        notes=list(
-            dict.fromkeys(
-                [note for _, w in strat.paths for note in w.notes(Context(data))]
-                + [note for note in (data.timeframe_note(),) if note]
-            )
-        ),
+        notes=list(dict.fromkeys(note for _, w in strat.paths for note in w.notes(Context(data)))),
     )
+    if data.timeframe_note:
+        res.notes.append(data.timeframe_note)
     if not curves:
         return res
     oids = opportunity_ids(opps.bars)

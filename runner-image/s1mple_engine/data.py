@@ -175,6 +175,7 @@ class MarketData:
         dt = dt[dt > 0]
         return float(np.median(dt)) / 86400.0 if len(dt) else None
 
+    @cached_property
     def timeframe_note(self) -> str | None:
         """A warning when the declared ``timeframe`` contradicts the bars' typical spacing (or cannot be
         read); annualisation follows the data either way."""
@@ -184,9 +185,7 @@ class MarketData:
         spacing = self.typical_spacing_days
         found = f"the data's typical bar spacing is {_days_text(spacing)}"
         if declared is None:
-            return (
-                f"timeframe {self.timeframe!r} not understood (use e.g. 15m, 1h, 1d, 1w, 1mo); {found}"
-            )
+            return f"timeframe {self.timeframe!r} not understood (use e.g. 15m, 1h, 1d, 1w, 1mo); {found}"
         if abs(spacing / declared - 1.0) > TIMEFRAME_TOLERANCE:
             return (
                 f"timeframe {self.timeframe!r} contradicts the data: {found}; Sharpe and Sortino are "

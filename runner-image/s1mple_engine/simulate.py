@@ -108,7 +108,10 @@ def simulate(
     commission: float,
     slippage: float,
     fill_at: str,
+    ruin_checks: bool = False,
 ) -> SimOutput:
+    """Run the loop.  Bankruptcy is rare, so the loop first runs without looking for it (no scan per
+    segment); only when the equity curve touched zero does it run again with ``ruin_checks``."""
     data = ctx.data
     n = len(data)
     L, Hh, C = data.low, data.high, data.close
@@ -223,7 +226,7 @@ def simulate(
 
     # ---------------------------------------------------------------- state
     eqx = np.empty(n + 1)
-    eqx[0] = cash
+    eqx[0] = cash0 = cash
     tc = 0  # first bar whose closing equity is not committed yet
     side = 0
     units = 0.0
@@ -249,7 +252,7 @@ def simulate(
     reason: dict[int, str] = {}
     opp_threats: dict[int, list[int]] = {}
     NH, NL = -Hh, -L  # short positions are scanned in negated ("long") space
-    c_min, c_max = (float(C.min()), float(C.max())) if n else (0.0, 0.0)
+    c_min, c_max = (float(C.min()), float(C.max())) if ruin_checks else (0.0, 0.0)
 
     # Equity marking.  Without ledger threats it is lazy: commit() records the (cash, position) step that
     # holds from bar a on, and one np.repeat builds the whole curve at the end.  Ledger threats need the
@@ -330,7 +333,8 @@ def simulate(
         units -= u
         if units <= 1e-12 * max(1.0, u):
             units = 0.0
-            cash = max(cash, 0.0)  # bankruptcy: the account cannot owe more than it had
+            if cash < 0.0:  # bankruptcy: the account cannot owe more than it had
+                cash = 0.0
             intervals.append((entry_bar, bar))
             side = 0
             pos_opp = -1
@@ -338,11 +342,11 @@ def simulate(
 
     def ruin_bar(a: int, b: int) -> int:
         """First bar in [a, b] whose close marks the open position's equity at or below zero, or -1.
-        A long bought with the account's own cash never gets there; the scan runs only when the
-        bankruptcy price is within the data's close range."""
+        A long bought with the account's own cash never gets there; the closes are scanned only when
+        the bankruptcy price is within their range."""
         if a > b or (side > 0 and cash >= 0):
             return -1
-        level = -cash / units if side > 0 else cash / units  # the close at which equity is 0
+        level = (-cash / units if side > 0 else cash / units) * (1.0 - side * 1e-12)  # equity 0, a hair early
         if (side > 0 and level < c_min) or (side < 0 and level > c_max):
             return -1
         hit = np.flatnonzero(cash + side * units * C[a : b + 1] <= 0.0)
@@ -589,7 +593,7 @@ def simulate(
         if side:
             hit = find_touch(t_touch, H) if (has_touch_rules and t_touch <= H) else None
             lim = hit[0] - 1 if hit else H
-            rb = ruin_bar(tc, lim)
+            rb = ruin_bar(tc, lim) if ruin_checks else -1
             if rb >= 0:
                 lim = rb
             eb = -1
@@ -737,6 +741,20 @@ def simulate(
     if side:
         exit_units(n - 1, units, c_[n - 1] * (1.0 - side * slip), "end_of_data")
         eqx[n] = cash
+    if not ruin_checks and eqx.min() <= 0.0:
+        return simulate(
+            ctx,
+            opps,
+            plan,
+            threat_workers,
+            veto,
+            exec_rules,
+            cash=cash0,
+            commission=commission,
+            slippage=slippage,
+            fill_at=fill_at,
+            ruin_checks=True,
+        )
     return SimOutput(
         eqx=eqx,
         trades=trades,

@@ -57,15 +57,17 @@ class MaCrossover(OpportunityWorker):
         return d
 
     def detect(self, ctx: Context) -> Signals:
-        d = self.spread(ctx)  # NaN during warm-up: comparisons are False
+        fast, slow = self._mas(ctx)
+        d = fast - slow  # NaN during warm-up: comparisons are False
         prev, cur = d[:-1], d[1:]
         with np.errstate(invalid="ignore"):
-            golden = np.flatnonzero((prev < 0) & (cur > 0)) + 1
-            death = np.flatnonzero((prev > 0) & (cur < 0)) + 1
-        bars = np.concatenate((golden, death))
-        dirs = np.concatenate((np.ones(len(golden), np.int8), -np.ones(len(death), np.int8)))
-        order = np.argsort(bars, kind="stable")
-        return Signals(bars[order].astype(np.int64), dirs[order], {})
+            bars = np.flatnonzero(((prev < 0) & (cur > 0)) | ((prev > 0) & (cur < 0))) + 1
+        if len(bars):  # rounding only adds crosses (a tie is on neither side): drop those touching a tie
+            both = np.concatenate((bars - 1, bars))
+            tie = np.abs(d[both]) <= CROSS_TOLERANCE * np.maximum(np.abs(fast[both]), np.abs(slow[both]))
+            bars = bars[~(tie[: len(bars)] | tie[len(bars) :])]
+        dirs = np.where(d[bars] > 0, 1, -1).astype(np.int8)
+        return Signals(bars.astype(np.int64), dirs, {})
 
     def bias(self, ctx: Context) -> np.ndarray:
         return np.sign(np.nan_to_num(self.spread(ctx))).astype(np.int8)
