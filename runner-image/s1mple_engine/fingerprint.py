@@ -32,6 +32,7 @@ from .config import Blueprint, Operation
 from .registry import all_plugins
 
 ENGINE_PACKAGE = "s1mple_engine"
+ENGINE_DISTRIBUTION = "s1mple"
 ENGINE_DIR = Path(__file__).resolve().parent
 HASH_LENGTH = 12
 
@@ -45,6 +46,7 @@ def _digest(chunks: Iterable[bytes]) -> str:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; scans every installed distribution, so only for custom plugins."""
     return importlib.metadata.packages_distributions()
 
 
@@ -63,7 +65,11 @@ def engine_fingerprint() -> str:
     """``<version>+<hash>`` of the engine package (its Python sources and YAML data files)."""
     files = sorted(p for p in ENGINE_DIR.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file())
     digest = _digest(p.relative_to(ENGINE_DIR).as_posix().encode() + b"\0" + p.read_bytes() for p in files)
-    return f"{distribution_version(ENGINE_PACKAGE) or '0'}+{digest}"
+    try:
+        version = importlib.metadata.version(ENGINE_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "0"
+    return f"{version}+{digest}"
 
 
 def _in_engine(cls: type) -> bool:
