@@ -59,6 +59,7 @@ from .space import (
     index_of,
     product,
 )
+from .windows import FULL, RunWindow, plan_windows
 
 MAX_PHASE_OPTIONS = 100_000
 STRUCTURE_CACHE = 4096
@@ -257,6 +258,7 @@ class OptimizationPlan(BasePlan):
         self._cache: OrderedDict[tuple[int, ...], tuple[dict, dict]] = OrderedDict()
         self._sampled: list[int] | None = None
         self._check_cap()
+        self.windows = self._plan_windows()
 
     # -- building ------------------------------------------------------------------------------------
     def _build_dimensions(self) -> None:
@@ -502,7 +504,44 @@ class OptimizationPlan(BasePlan):
     def index_of(self, digits: list[int]) -> int:
         return index_of(digits, self._sizes)
 
+    def _plan_windows(self) -> list[RunWindow]:
+        """The trading windows every configuration runs in (one whole-data window without validation)."""
+        v = self.config.validation
+        if v.holdout is None and v.walk_forward is None:
+            return [FULL]
+        if self.config.search.strategy == SearchStrategy.BAYESIAN:
+            raise ConfigError(
+                "validation: holdout and walk_forward need search strategy grid or random (a bayesian "
+                "search chooses trials from whole-data results)",
+                self.source,
+            )
+        self.bar_times = self.base_times()
+        return plan_windows(v, self.bar_times)
+
+    def base_times(self) -> Any:
+        """The timestamps of the base operation's bars: windows are planned as bar ranges of them."""
+        from s1mple_engine.data import load_market_data
+
+        op = self.base_operation
+        try:
+            return load_market_data(op.market_data, op.period).time
+        except ConfigError as exc:
+            raise ConfigError(f"validation plans windows on the bars' times: {exc}", self.source) from None
+
+    def window_labels(self) -> list[str]:
+        return [w.label for w in self.windows]
+
     def planned_indices(self) -> list[int] | range:
+        """Run indices: configuration ``c`` in window ``w`` is run ``c * len(windows) + w``."""
+        base = self.configuration_indices()
+        k = len(self.windows)
+        if k == 1:
+            return base
+        if isinstance(base, range):
+            return range(base.start * k, base.stop * k)
+        return [c * k + w for c in base for w in range(k)]
+
+    def configuration_indices(self) -> list[int] | range:
         search = self.config.search
         if search.strategy == SearchStrategy.RANDOM:
             if self._sampled is None:
@@ -616,9 +655,13 @@ class OptimizationPlan(BasePlan):
         return bp, labels, configuration
 
     def payload(self, index: int) -> dict[str, Any]:
+        index, w = divmod(index, len(self.windows))
         bp, labels, configuration = self.resolve(self.digits(index))
         op = self.operation_of(bp)
-        return {
+        window = self.windows[w]
+        if window.label:
+            op["window"] = window.operation_window()
+        out = {
             "run_id": content_hash(op),
             "index": index,
             "kind": "optimization",
@@ -626,6 +669,9 @@ class OptimizationPlan(BasePlan):
             "configuration": configuration,
             "operation": op,
         }
+        if window.label:
+            out["window"] = window.label
+        return out
 
     def payload_for_digits(self, digits: list[int]) -> dict[str, Any]:
         return self.payload(self.index_of(digits))
