@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import EXECUTION_PHASES, Blueprint, ConfigError, Operation, Window, load_blueprint
-from .data import MarketData, load_market_data
+from .data import MarketData, load_market_data, span_years
 from .operators import collect_opportunities, plan_opportunities
 from .result import (
     BacktestResult,
@@ -171,11 +171,12 @@ def build_result(
     bars ``lo`` .. end only (bar numbers in the records stay those of the whole data)."""
     trades = sim.trades
     eqx = sim.eqx[lo:]  # eqx[lo]: the equity at the close before the window, still all cash
-    span = data.slice(lo, len(data)) if lo else data
+    times = data.time[lo:]
+    years = span_years(times) if lo else data.years
     metrics, dd = compute_metrics(
         eqx,
         operation.cash,
-        span.years,
+        years,
         [t[7] for t in trades],
         [t[4] - t[2] for t in trades],
         [(a - lo, b - lo) for a, b in sim.intervals] if lo else sim.intervals,
@@ -202,9 +203,9 @@ def build_result(
         operation=operation.name,
         strategy=strat.name,
         symbol=data.symbol,
-        start=str(span.time[0])[:19],
-        end=str(span.time[-1])[:19],
-        bars=len(span),
+        start=str(times[0])[:19],
+        end=str(times[-1])[:19],
+        bars=len(times),
         initial_cash=float(operation.cash),
         metrics=metrics,
         causality=causality,
@@ -223,7 +224,7 @@ def build_result(
     tids = threat_ids(sim.threats)
     res.equity_curve = Curve.model_construct(time=wnames, values=eqx[1:].tolist())
     res.drawdown_curve = Curve.model_construct(time=wnames, values=dd.tolist())
-    res.monthly_returns = monthly_returns(span.time, eqx)
+    res.monthly_returns = monthly_returns(times, eqx)
     res.trades = [
         TradeRecord.model_construct(
             opportunity_id=oids[j],

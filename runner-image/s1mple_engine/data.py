@@ -96,9 +96,7 @@ class MarketData:
 
     @cached_property
     def years(self) -> float:
-        if len(self) < 2:
-            return 0.0
-        return float((self.time[-1] - self.time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
+        return span_years(self.time)
 
     def slice(self, start: int, stop: int) -> MarketData:
         """Bars ``[start, stop)`` as a new dataset (own fingerprint)."""
@@ -161,6 +159,13 @@ class MarketData:
         return _from_columns(
             {str(c): df[c].to_numpy() for c in df.columns}, kw.pop("source", "frame"), "row", **kw
         )
+
+
+def span_years(time: np.ndarray) -> float:
+    """Years from the first to the last timestamp (0 for fewer than 2)."""
+    if len(time) < 2:
+        return 0.0
+    return float((time[-1] - time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
 
 
 def _parse_time(value: str, where: str) -> np.datetime64:

@@ -319,3 +319,13 @@ def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Reco
     if v.walk_forward is not None:
         out["walk_forward"] = walk_forward_report(groups, *args)
     return out
+
+
+def best_out_of_sample(validation: Record) -> float | None:
+    """The one out-of-sample number status shows: the holdout best's primary metric out of sample, else
+    the mean primary metric of the walk-forward test windows."""
+    h = validation.get("holdout")
+    if h and h.get("best"):
+        return _metric({"metrics": h["best"]["out_of_sample"]}, h["primary_metric"])
+    wf = validation.get("walk_forward")
+    return (wf or {}).get("out_of_sample", {}).get("mean_primary")
