@@ -257,6 +257,7 @@ class OptimizationPlan(BasePlan):
         self.param_dims = [k for k, d in enumerate(self.dims) if not d.structural]
         self._cache: OrderedDict[tuple[int, ...], tuple[dict, dict]] = OrderedDict()
         self._sampled: list[int] | None = None
+        self._resolved: tuple[int, tuple[dict, dict, dict]] | None = None
         self._check_cap()
         self.windows = self._plan_windows()
 
@@ -656,7 +657,9 @@ class OptimizationPlan(BasePlan):
 
     def payload(self, index: int) -> dict[str, Any]:
         index, w = divmod(index, len(self.windows))
-        bp, labels, configuration = self.resolve(self.digits(index))
+        if self._resolved is None or self._resolved[0] != index:  # a configuration's windows are adjacent
+            self._resolved = (index, self.resolve(self.digits(index)))
+        bp, labels, configuration = self._resolved[1]
         op = self.operation_of(bp)
         window = self.windows[w]
         if window.label:
@@ -665,8 +668,8 @@ class OptimizationPlan(BasePlan):
             "run_id": content_hash(op),
             "index": index,
             "kind": "optimization",
-            "labels": labels,
-            "configuration": configuration,
+            "labels": dict(labels),
+            "configuration": {k: dict(v) for k, v in configuration.items()},
             "operation": op,
         }
         if window.label:
