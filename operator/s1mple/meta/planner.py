@@ -766,6 +766,8 @@ class OptimizationPlan(BasePlan):
             "dimensions": [d.info() for d in self.dims],
             "parameter_constraints": list(self.config.parameter_constraints),
         }
+        if len(self.windows) > 1:
+            out["windows"] = [f"{w.label} (bars {w.start}..{w.end})" for w in self.windows]
         if self.config.search.strategy == SearchStrategy.BAYESIAN:
             picks = [0, self.total - 1] if self.total > 1 else [0]
         else:
