@@ -58,6 +58,14 @@ def local_run(doc: dict, kind: str, tmp_path: Path) -> dict:
     return json.loads((out / "result.json").read_text())
 
 
+def applied_until_done(kube_cluster, namespace: str, doc: dict, operator) -> dict:
+    """Apply a research resource and wait until it succeeded, failed or was found invalid."""
+    kubectl_apply(kube_cluster, doc)
+    plural = "optimizations" if doc["kind"] == "Optimization" else "varianttests"
+    done = ("Succeeded", "Failed", "Invalid")
+    return wait_for_phase(kube_cluster, plural, namespace, doc["metadata"]["name"], done, operator=operator)
+
+
 def stored_result(s3_client, bucket: str, status: dict) -> dict:
     uri = status["results"]["summary"]
     assert uri.startswith(f"s3://{bucket}/")
@@ -105,15 +113,7 @@ def test_optimization_matches_local_sweep(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
-    kubectl_apply(kube_cluster, doc)
-    res = wait_for_phase(
-        kube_cluster,
-        "optimizations",
-        kube_namespace,
-        doc["metadata"]["name"],
-        ("Succeeded", "Failed", "Invalid"),
-        operator=operator,
-    )
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
     assert status["phase"] == "Succeeded", status
     cond = next(c for c in status["conditions"] if c["type"] == "Succeeded")
@@ -170,15 +170,7 @@ def test_validated_optimization_matches_local_sweep(
         "walkForward": {"train": 1500, "test": 500},
     }
     doc["spec"]["parallelConfig"]["runsPerPod"] = 36
-    kubectl_apply(kube_cluster, doc)
-    res = wait_for_phase(
-        kube_cluster,
-        "optimizations",
-        kube_namespace,
-        doc["metadata"]["name"],
-        ("Succeeded", "Failed", "Invalid"),
-        operator=operator,
-    )
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
     assert status["phase"] == "Succeeded", status
     local = local_run(doc, "Optimization", tmp_path)
@@ -200,15 +192,7 @@ def test_variant_test_matches_local_and_has_comparative_analysis(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
     doc = example(VT, kube_namespace, s3_bucket, kube_cluster)
-    kubectl_apply(kube_cluster, doc)
-    res = wait_for_phase(
-        kube_cluster,
-        "varianttests",
-        kube_namespace,
-        doc["metadata"]["name"],
-        ("Succeeded", "Failed", "Invalid"),
-        operator=operator,
-    )
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
     assert status["phase"] == "Succeeded", status
     local = local_run(doc, "VariantTest", tmp_path)

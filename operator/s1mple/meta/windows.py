@@ -163,20 +163,32 @@ def _metric(rec: Record | None, name: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _ranked(recs: list[Record], primary: str, direction: Direction, constraints: RunConstraints | None):
-    keyed = []
-    for rec in recs:
-        ok, _ = feasibility(rec, constraints)
-        keyed.append((rank_key(rec, primary, direction, ok), ok, rec))
-    keyed.sort(key=lambda t: t[0])
-    return keyed
+@dataclass(frozen=True)
+class Ranking:
+    """The main table's order: feasible runs first, then the primary metric in its direction."""
+
+    primary: str
+    direction: Direction
+    constraints: RunConstraints | None
+
+    def ranked(self, recs: list[Record]) -> list[tuple[tuple[Any, ...], bool, Record]]:
+        keyed = []
+        for rec in recs:
+            ok, _ = feasibility(rec, self.constraints)
+            keyed.append((rank_key(rec, self.primary, self.direction, ok), ok, rec))
+        keyed.sort(key=lambda t: t[0])
+        return keyed
+
+    def best(self, recs: list[Record]) -> Record | None:
+        """The first feasible run with a value of the primary metric."""
+        for key, ok, rec in self.ranked(recs):
+            if ok and key[1] == 0:
+                return rec
+        return None
 
 
-def _best(recs: list[Record], primary: str, direction: Direction, constraints: RunConstraints | None):
-    for key, ok, rec in _ranked(recs, primary, direction, constraints):
-        if ok and key[1] == 0:
-            return rec
-    return None
+def _span(times: np.ndarray, w: RunWindow) -> Record:
+    return {"start": _when(times, w.start), "end": _when(times, w.end), "bars": w.end - w.start + 1}
 
 
 def _degradation(is_value: float | None, oos_value: float | None) -> float | None:
@@ -197,16 +209,15 @@ def holdout_report(
     groups: dict[str, dict[int, Record]],
     windows: list[RunWindow],
     times: np.ndarray,
-    primary: str,
-    direction: Direction,
-    constraints: RunConstraints | None,
+    ranking: Ranking,
     top: int,
 ) -> Record:
     """The out-of-sample metrics of the in-sample best and top N, and how much the primary metric lost."""
     is_w, oos_w = (w for w in windows if w.label in ("is", "oos"))
     ins, oos = groups.get("is", {}), groups.get("oos", {})
     rows = []
-    for rank, (_, ok, rec) in enumerate(_ranked(list(ins.values()), primary, direction, constraints)):
+    primary = ranking.primary
+    for rank, (_, ok, rec) in enumerate(ranking.ranked(list(ins.values()))):
         if len(rows) >= top or not ok:
             break
         out = oos.get(int(rec["index"]))
@@ -223,16 +234,8 @@ def holdout_report(
         )
     deltas = [r["degradation"] for r in rows if r["degradation"] is not None]
     return {
-        "in_sample": {
-            "start": _when(times, is_w.start),
-            "end": _when(times, is_w.end),
-            "bars": is_w.end - is_w.start + 1,
-        },
-        "out_of_sample": {
-            "start": _when(times, oos_w.start),
-            "end": _when(times, oos_w.end),
-            "bars": oos_w.end - oos_w.start + 1,
-        },
+        "in_sample": _span(times, is_w),
+        "out_of_sample": _span(times, oos_w),
         "primary_metric": primary,
         "best": rows[0] if rows else None,
         "top": rows,
@@ -244,12 +247,11 @@ def walk_forward_report(
     groups: dict[str, dict[int, Record]],
     windows: list[RunWindow],
     times: np.ndarray,
-    primary: str,
-    direction: Direction,
-    constraints: RunConstraints | None,
+    ranking: Ranking,
 ) -> Record:
     """Per window: the best feasible configuration on train, measured on test; the test returns
     chained into one out-of-sample equity line; how often the chosen configuration changed."""
+    primary = ranking.primary
     table = []
     equity = 1.0
     peak = 1.0
@@ -257,7 +259,7 @@ def walk_forward_report(
     chosen: list[int | None] = []
     labels = [w for w in windows if w.label.startswith("wf")]
     for train_w, test_w in zip(labels[::2], labels[1::2], strict=True):
-        best = _best(list(groups.get(train_w.label, {}).values()), primary, direction, constraints)
+        best = ranking.best(list(groups.get(train_w.label, {}).values()))
         test = groups.get(test_w.label, {}).get(int(best["index"])) if best else None
         ret = _metric(test, "total_return")
         if ret is not None:
@@ -311,7 +313,7 @@ def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Reco
     main_ids = [rid for rid in run_ids if ((records.get(rid) or {}).get("window") or "") == main]
     times = plan.bar_times
     t = plan.config.optimization_targets
-    args = (plan.windows, times, t.primary_metric, t.primary_direction(), plan.config.constraints)
+    args = (plan.windows, times, Ranking(t.primary_metric, t.primary_direction(), plan.config.constraints))
     out: Record = {"main_run_ids": main_ids}
     v = plan.config.validation
     if v.holdout is not None:
