@@ -189,6 +189,7 @@ class Window(SpecModel):
     closed at ``end``, and the metrics cover the window only (see :func:`s1mple_engine.backtest.windowed`).
     """
 
+    name: str | None = Field(default=None, max_length=40, description="label, e.g. is, oos, wf0.train")
     start: int | str | None = Field(default=None, description="first bar: index or ISO timestamp")
     end: int | str | None = Field(default=None, description="last bar (inclusive): index or ISO timestamp")
 

@@ -117,7 +117,8 @@ def test_the_planner_runs_every_configuration_in_every_window(base_dir):
     assert {s.index for s in first} == {0}
     assert [s.window for s in first] == labels
     n = len(plan.bar_times)
-    assert first[0].operation.window.model_dump() == {"start": 0, "end": n - int(round(n * 0.3)) - 1}
+    split = n - int(round(n * 0.3))
+    assert first[0].operation.window.model_dump() == {"name": "is", "start": 0, "end": split - 1}
     assert first[1].operation.window.end == n - 1
 
 
@@ -137,6 +138,12 @@ def windowed_fake(payload):
     return rec
 
 
+def validated_sweep(plan, out):
+    return Sweep(
+        plan, out=str(out), validator=False, warm=False, progress=False, max_workers=2, run_fn=windowed_fake
+    ).run()
+
+
 def test_selection_uses_in_sample_and_picks_the_train_best_per_window(base_dir, tmp_path):
     spec = write_spec(
         base_dir,
@@ -144,12 +151,7 @@ def test_selection_uses_in_sample_and_picks_the_train_best_per_window(base_dir, 
             validation="    holdout: {out_of_sample: 0.3, top: 3}\n    walk_forward: {train: 500, test: 400}"
         ),
     )
-    plan = plan_file(spec)
-    out = Sweep(
-        plan, out=str(tmp_path / "out"), validator=False, warm=False, progress=False, max_workers=2,
-        run_fn=windowed_fake,
-    ).run()
-    result = out.result
+    result = validated_sweep(plan_file(spec), tmp_path / "out").result
     # the main table ranks the in-sample runs only, one per configuration
     assert len(result["results"]) == 6
     best = result["best_configuration"]
@@ -174,3 +176,18 @@ def test_an_unquoted_yaml_date_is_a_split_date(base_dir):
     split = plan.windows[1].start
     assert str(plan.bar_times[split])[:10] == "2020-01-02"
     assert str(plan.bar_times[split - 1])[:10] < "2020-01-02"
+
+
+def test_reused_records_of_another_plan_pair_by_configuration(base_dir, tmp_path):
+    """A second grid with one more value first: the stored runs come back with the first plan's indices,
+    which the new runs reuse for other configurations."""
+    both = GRID.format(validation="    holdout: {out_of_sample: 0.3, top: 6}")
+    first = both.replace("[5, 10, 20]", "[5, 10]")
+    validated_sweep(plan_file(write_spec(base_dir, first)), tmp_path / "out")
+    again = both.replace("[5, 10, 20]", "[20, 5, 10]")
+    outcome = validated_sweep(plan_file(write_spec(base_dir, again, "again.yaml")), tmp_path / "out")
+    assert outcome.skipped == 8 and outcome.executed == 4
+    rows = outcome.result["validation"]["holdout"]["top"]
+    assert len(rows) == 6
+    for row in rows:  # windowed_fake: out-of-sample sharpe = -in-sample sharpe of the same configuration
+        assert row["out_of_sample"]["sharpe_ratio"] == -row["in_sample"]["sharpe_ratio"]

@@ -13,6 +13,7 @@ in-sample (train) records, ranked like the main table (constraints first, then t
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -38,8 +39,10 @@ class RunWindow:
     start: int
     end: int
 
-    def operation_window(self) -> dict[str, int] | None:
-        return None if not self.label else {"start": self.start, "end": self.end}
+    def operation_window(self) -> dict[str, Any] | None:
+        """The run's ``operation.window``; its name keeps runs of differently named windows apart (a record
+        is found by run id, and its ``window`` label must be this plan's)."""
+        return None if not self.label else {"name": self.label, "start": self.start, "end": self.end}
 
 
 FULL = RunWindow("", 0, -1)
@@ -195,18 +198,24 @@ def _degradation(is_value: float | None, oos_value: float | None) -> float | Non
     return None if is_value is None or oos_value is None else oos_value - is_value
 
 
-def by_window(records: Mapping[str, Record], run_ids: list[str]) -> dict[str, dict[int, Record]]:
-    """window label -> configuration index -> record."""
-    out: dict[str, dict[int, Record]] = {}
+def configuration_key(rec: Record) -> str:
+    """What pairs a configuration's runs across windows: its choices and parameters (a record reused
+    from an earlier plan may carry that plan's index)."""
+    return json.dumps([rec.get("labels") or {}, rec.get("configuration") or {}], sort_keys=True)
+
+
+def by_window(records: Mapping[str, Record], run_ids: list[str]) -> dict[str, dict[str, Record]]:
+    """window label -> configuration key -> record."""
+    out: dict[str, dict[str, Record]] = {}
     for rid in run_ids:
         rec = records.get(rid)
         if rec is not None:
-            out.setdefault(rec.get("window") or "", {})[int(rec.get("index", -1))] = rec
+            out.setdefault(rec.get("window") or "", {})[configuration_key(rec)] = rec
     return out
 
 
 def holdout_report(
-    groups: dict[str, dict[int, Record]],
+    groups: dict[str, dict[str, Record]],
     windows: list[RunWindow],
     times: np.ndarray,
     ranking: Ranking,
@@ -220,7 +229,7 @@ def holdout_report(
     for rank, (_, ok, rec) in enumerate(ranking.ranked(list(ins.values()))):
         if len(rows) >= top or not ok:
             break
-        out = oos.get(int(rec["index"]))
+        out = oos.get(configuration_key(rec))
         iv, ov = _metric(rec, primary), _metric(out, primary)
         rows.append(
             {
@@ -244,7 +253,7 @@ def holdout_report(
 
 
 def walk_forward_report(
-    groups: dict[str, dict[int, Record]],
+    groups: dict[str, dict[str, Record]],
     windows: list[RunWindow],
     times: np.ndarray,
     ranking: Ranking,
@@ -256,17 +265,17 @@ def walk_forward_report(
     equity = 1.0
     peak = 1.0
     max_dd = 0.0
-    chosen: list[int | None] = []
+    chosen: list[str | None] = []
     labels = [w for w in windows if w.label.startswith("wf")]
     for train_w, test_w in zip(labels[::2], labels[1::2], strict=True):
         best = ranking.best(list(groups.get(train_w.label, {}).values()))
-        test = groups.get(test_w.label, {}).get(int(best["index"])) if best else None
+        test = groups.get(test_w.label, {}).get(configuration_key(best)) if best else None
         ret = _metric(test, "total_return")
         if ret is not None:
             equity *= 1.0 + ret / 100.0
             peak = max(peak, equity)
             max_dd = max(max_dd, (1.0 - equity / peak) * 100.0, _metric(test, "max_drawdown") or 0.0)
-        chosen.append(int(best["index"]) if best else None)
+        chosen.append(configuration_key(best) if best else None)
         table.append(
             {
                 "window": int(train_w.label[2:].split(".")[0]),
@@ -310,7 +319,7 @@ def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Reco
         return {}
     groups = by_window(records, run_ids)
     main = "is" if "is" in labels else ""
-    main_ids = [rid for rid in run_ids if ((records.get(rid) or {}).get("window") or "") == main]
+    main_ids = list(dict.fromkeys(rec["run_id"] for rec in groups.get(main, {}).values()))
     times = plan.bar_times
     t = plan.config.optimization_targets
     args = (plan.windows, times, Ranking(t.primary_metric, t.primary_direction(), plan.config.constraints))
