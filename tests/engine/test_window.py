@@ -53,7 +53,10 @@ def test_out_of_sample_part_keeps_its_warm_up(daily):
     seen, lo = windowed(daily, Window(start=split))
     assert lo == split and len(seen) == len(daily)  # every bar before the window is there to warm up
     first_oos = Context(seen).sma(30)[split]
-    assert np.isfinite(first_oos)
+    assert np.isfinite(first_oos) and first_oos == Context(daily).sma(30)[split]
+    test_window, _ = windowed(daily, Window(start=split, end=split + 100))  # a walk-forward test window
+    assert len(test_window) == split + 101
+    assert Context(test_window).sma(30)[split] == first_oos
     assert first_oos == pytest.approx(daily.close[split - 29 : split + 1].mean(), rel=1e-12)
     # an out-of-sample run opens trades from the window's first bar on, with warmed-up averages
     res = backtest(daily, CROSS, window=Window(start=split))
