@@ -152,8 +152,10 @@ def test_selection_uses_in_sample_and_picks_the_train_best_per_window(base_dir, 
         ),
     )
     result = validated_sweep(plan_file(spec), tmp_path / "out").result
-    # the main table ranks the in-sample runs only, one per configuration
+    # the main table ranks the in-sample runs only, one per configuration; the counts cover every run
     assert len(result["results"]) == 6
+    assert result["successful_runs"] == result["completed_runs"] == result["planned_runs"] == 6 * 12
+    assert result["feasible_runs"] == 6
     best = result["best_configuration"]
     assert best["configuration"]["ma_crossover"] == {"fast": 5, "slow": 50}
     holdout = result["validation"]["holdout"]

@@ -172,11 +172,11 @@ def test_validated_optimization_matches_local_sweep(
     doc["spec"]["parallelConfig"]["runsPerPod"] = 36
     res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
-    assert status["phase"] == "Succeeded", status
+    assert status["phase"] == "Succeeded", (status["conditions"], status["counts"])
     local = local_run(doc, "Optimization", tmp_path)
     # 12 configurations x (in-sample, out-of-sample, 2 walk-forward windows x (train, test))
     assert status["counts"]["total"] == local["planned_runs"] == 12 * 6
-    assert status["counts"]["succeeded"] == 72
+    assert status["counts"]["succeeded"] == local["successful_runs"] == 72
     assert len(jobs_of(kube_cluster, kube_namespace)) == 1
     cluster_result = stored_result(s3_client, s3_bucket, status)
     assert len(cluster_result["results"]) == len(local["results"]) == 12  # ranked on in-sample runs

@@ -400,7 +400,8 @@ class Sweep:
                 search=plan.search_info(),
                 best=order.best_entry(results),
             )
-            if validation:
+            if validation:  # counts cover every windowed run; feasibility and ranking the main table
+                head.update(validation.pop("run_counts"))
                 head["validation"] = validation
             kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
             result = {**head, "results": kept}

@@ -312,18 +312,24 @@ def walk_forward_report(
 
 
 def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Record]) -> Record:
-    """``{"holdout": ..., "walk_forward": ..., "main_run_ids": [...]}`` of a validated optimization plan
-    (an empty dict without validation): what result.json's ``validation`` shows."""
+    """``{"holdout": ..., "walk_forward": ..., "main_run_ids": [...], "run_counts": {...}}`` of a
+    validated optimization plan (an empty dict without validation): result.json's ``validation``, the
+    runs of the main table, and the run counts over every window."""
     labels = plan.window_labels()
     if len(labels) == 1:
         return {}
     groups = by_window(records, run_ids)
     main = "is" if "is" in labels else ""
     main_ids = list(dict.fromkeys(rec["run_id"] for rec in groups.get(main, {}).values()))
+    found = {rec["run_id"]: rec.get("status") for group in groups.values() for rec in group.values()}
+    ok = sum(status == "ok" for status in found.values())
     times = plan.bar_times
     t = plan.config.optimization_targets
     args = (plan.windows, times, Ranking(t.primary_metric, t.primary_direction(), plan.config.constraints))
-    out: Record = {"main_run_ids": main_ids}
+    out: Record = {
+        "main_run_ids": main_ids,  # counts of every windowed run (the main table's are of main_ids)
+        "run_counts": {"completed_runs": len(found), "successful_runs": ok, "failed_runs": len(found) - ok},
+    }
     v = plan.config.validation
     if v.holdout is not None:
         out["holdout"] = holdout_report(groups, *args, v.holdout.top)
