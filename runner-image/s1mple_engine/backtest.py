@@ -191,7 +191,7 @@ def build_result(
         opportunities_detected=len(opps),
         opportunities_rejected=int((status == REJECTED).sum()),
         opportunities_skipped=len(skipped),
-        threats_detected=len(sim.threats),
+        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
         top_rejection_reasons=[
             RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
         ],
@@ -272,6 +272,7 @@ def build_result(
                 severity=tw[w].severity,
             )
             for t, (b, w, _) in enumerate(sim.threats)
+            if b >= lo  # market threats of the warm-up bars are not the window's
         ),
         key=lambda r: (r.bar, int(r.threat_id.rsplit("-", 1)[1])),
     )

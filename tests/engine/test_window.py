@@ -93,3 +93,13 @@ def test_the_window_is_part_of_the_run_identity():
 def test_a_window_outside_the_data_names_the_field(daily, window):
     with pytest.raises(ConfigError, match="operation.window"):
         windowed(daily, window)
+
+
+def test_threats_of_the_warm_up_bars_are_not_the_windows(daily):
+    threat = {"plugin": "test_threat_a", "params": {"bars": [10, 50, 700]}, "triggers": ["on_context_ready"]}
+    bp = type(CROSS).model_validate({**CROSS.model_dump(), "threat_workers": [threat]})
+    whole = backtest(daily, bp)
+    res = backtest(daily, bp, window=Window(start=600))
+    assert whole.causality.threats_detected == 3
+    assert res.causality.threats_detected == 1
+    assert [t.bar for t in res.threats] == [700]
