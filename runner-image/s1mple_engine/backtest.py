@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EXECUTION_PHASES, Blueprint, ConfigError, Operation, load_blueprint
-from .data import MarketData, load_market_data
+from .config import EXECUTION_PHASES, Blueprint, ConfigError, Operation, Window, load_blueprint
+from .data import MarketData, load_market_data, span_years
 from .operators import collect_opportunities, plan_opportunities
 from .result import (
     BacktestResult,
@@ -55,6 +55,46 @@ def compile_cached(blueprint: Blueprint) -> Strategy:
     return strat
 
 
+def windowed(data: MarketData, window: Window | None) -> tuple[MarketData, int]:
+    """The bars a run with this trading window may see, and the window's first bar.
+
+    Every bar up to the window's end and none after it: features warm up on the bars before the window
+    (an indicator's first value inside the window equals its value on the whole series), and nothing
+    after the window's end can reach a decision, whatever the plugins do."""
+    if window is None:
+        return data, 0
+    n = len(data)
+
+    def bar(value: int | str | None, default: int, name: str, last: bool) -> int:
+        if value is None:
+            return default
+        return value if isinstance(value, int) else data.bar_at(value, f"operation.window.{name}", last=last)
+
+    lo, hi = bar(window.start, 0, "start", False), bar(window.end, n - 1, "end", True)
+    if not 0 <= lo < hi < n:
+        span = f"{str(data.time[0])[:19]} .. {str(data.time[-1])[:19]}" if n else "no bars"
+        raise ConfigError(
+            f"operation.window: start {window.start!r} .. end {window.end!r} selects bars {lo} .. {hi}, "
+            f"but the data has bars 0 .. {n - 1} ({span}): a window needs 2 or more bars inside the data"
+        )
+    return data.head(hi + 1), lo
+
+
+def from_bar(opps: Opportunities, lo: int) -> Opportunities:
+    """The opportunities at bar ``lo`` or later: a windowed run opens positions inside its window only."""
+    if not lo or not len(opps) or opps.bars[0] >= lo:
+        return opps
+    keep = opps.bars >= lo
+    return Opportunities(
+        opps.bars[keep],
+        opps.dirs[keep],
+        opps.source[keep],
+        opps.ref[keep],
+        {k: v[keep] for k, v in opps.meta.items()},
+        opps.pre_status[keep],
+    )
+
+
 def run_backtest(
     operation: Operation,
     blueprint: Blueprint | None = None,
@@ -69,13 +109,14 @@ def run_backtest(
     strat = compile_cached(blueprint)
     if data is None:
         data = load_market_data(operation.market_data, operation.period)
+    data, lo = windowed(data, operation.window)
     if len(data) < 2:
         raise ConfigError(f"market data has {len(data)} bar(s); a backtest needs at least 2")
     ctx = Context(data)
     ops = strat.operators
     for w in strat.context:  # ContextOperator: pure causal features (see operators.py)
         ctx.features.update(ctx.memo(("context",) + w.key, lambda w=w: w.compute(ctx)))
-    opps = collect_opportunities(ctx, strat.opportunity, ops["OpportunityOperator"])
+    opps = from_bar(collect_opportunities(ctx, strat.opportunity, ops["OpportunityOperator"]), lo)
     plan = plan_opportunities(ctx, strat.planning, opps, ops["PlanningOperator"])
     rules = [w.configure(ctx) for phase in EXECUTION_PHASES for w in strat.execution[phase]]
     sim = simulate(
@@ -90,7 +131,7 @@ def run_backtest(
         slippage=operation.slippage,
         fill_at=operation.fill_at,
     )
-    return build_result(operation, strat, data, opps, sim, curves)
+    return build_result(operation, strat, data, opps, sim, curves, lo)
 
 
 def opportunity_ids(bars: np.ndarray) -> list[str]:
@@ -118,16 +159,27 @@ def threat_ids(threats: list[tuple[int, int, int]]) -> list[str]:
 
 
 def build_result(
-    operation: Operation, strat: Strategy, data: MarketData, opps: Opportunities, sim: SimOutput, curves: bool
+    operation: Operation,
+    strat: Strategy,
+    data: MarketData,
+    opps: Opportunities,
+    sim: SimOutput,
+    curves: bool,
+    lo: int = 0,
 ) -> BacktestResult:
+    """The result of a run; with a trading window from bar ``lo``, equity, curves and metrics cover the
+    bars ``lo`` .. end only (bar numbers in the records stay those of the whole data)."""
     trades = sim.trades
+    eqx = sim.eqx[lo:]  # eqx[lo]: the equity at the close before the window, still all cash
+    times = data.time[lo:]
+    years = span_years(times) if lo else data.years
     metrics, dd = compute_metrics(
-        sim.eqx,
+        eqx,
         operation.cash,
-        data.years,
+        years,
         [t[7] for t in trades],
         [t[4] - t[2] for t in trades],
-        sim.intervals,
+        [(a - lo, b - lo) for a, b in sim.intervals] if lo else sim.intervals,
         data.bars_per_year,
     )
     status = sim.opp_status
@@ -140,20 +192,21 @@ def build_result(
         opportunities_detected=len(opps),
         opportunities_rejected=int((status == REJECTED).sum()),
         opportunities_skipped=len(skipped),
-        threats_detected=len(sim.threats),
+        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
         top_rejection_reasons=[
             RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
         ],
         skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
     )
     tnames = times_iso(data.time) if curves else []
+    wnames = tnames[lo:]
     res = BacktestResult.model_construct(
         operation=operation.name,
         strategy=strat.name,
         symbol=data.symbol,
-        start=str(data.time[0])[:19],
-        end=str(data.time[-1])[:19],
-        bars=len(data),
+        start=str(times[0])[:19],
+        end=str(times[-1])[:19],
+        bars=len(times),
         initial_cash=float(operation.cash),
         metrics=metrics,
         causality=causality,
@@ -172,9 +225,9 @@ def build_result(
         return res
     oids = opportunity_ids(opps.bars)
     tids = threat_ids(sim.threats)
-    res.equity_curve = Curve.model_construct(time=tnames, values=sim.eqx[1:].tolist())
-    res.drawdown_curve = Curve.model_construct(time=tnames, values=dd.tolist())
-    res.monthly_returns = monthly_returns(data.time, sim.eqx)
+    res.equity_curve = Curve.model_construct(time=wnames, values=eqx[1:].tolist())
+    res.drawdown_curve = Curve.model_construct(time=wnames, values=dd.tolist())
+    res.monthly_returns = monthly_returns(times, eqx)
     res.trades = [
         TradeRecord.model_construct(
             opportunity_id=oids[j],
@@ -222,6 +275,7 @@ def build_result(
                 severity=tw[w].severity,
             )
             for t, (b, w, _) in enumerate(sim.threats)
+            if b >= lo  # market threats of the warm-up bars are not the window's
         ),
         key=lambda r: (r.bar, int(r.threat_id.rsplit("-", 1)[1])),
     )

@@ -181,6 +181,19 @@ class Period(SpecModel):
     end: str | None = Field(default=None, description="last bar's date (inclusive)")
 
 
+class Window(SpecModel):
+    """The trading window of a run: bars ``start`` .. ``end`` (inclusive) of the operation's data, each a
+    bar index (0-based, after ``period``) or an ISO timestamp (the first bar at or after it; for ``end``
+    the last bar at or before it); None = the first / last bar.  Features warm up on every bar before
+    ``end``, no bar after ``end`` is loaded, positions open only inside the window, one still open is
+    closed at ``end``, and the metrics cover the window only (see :func:`s1mple_engine.backtest.windowed`).
+    """
+
+    name: str | None = Field(default=None, max_length=40, description="label, e.g. is, oos, wf0.train")
+    start: int | str | None = Field(default=None, description="first bar: index or ISO timestamp")
+    end: int | str | None = Field(default=None, description="last bar (inclusive): index or ISO timestamp")
+
+
 class Operation(SpecModel):
     """What to run (operation.yaml): blueprint link(s), market data, period, cash, fees, slippage."""
 
@@ -197,6 +210,7 @@ class Operation(SpecModel):
         pattern="^(next_open|close)$",
         description="next_open (default: no lookahead) or close of the signal bar",
     )
+    window: Window | None = Field(default=None, description="trade and measure only inside this window")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

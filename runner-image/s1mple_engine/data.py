@@ -134,9 +134,7 @@ class MarketData:
 
     @cached_property
     def years(self) -> float:
-        if len(self) < 2:
-            return 0.0
-        return float((self.time[-1] - self.time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
+        return span_years(self.time)
 
     @cached_property
     def bars_per_year(self) -> float:
@@ -207,6 +205,24 @@ class MarketData:
             source=self.source,
         )
 
+    def head(self, stop: int) -> MarketData:
+        """Bars ``[0, stop)``, cached on this dataset: the runs of one trading window share one dataset,
+        so its fingerprint and the features memoized under it are computed once per process."""
+        heads = self.__dict__.setdefault("_heads", {})
+        if stop not in heads:
+            heads[stop] = self if stop >= len(self) else self.slice(0, stop)
+        return heads[stop]
+
+    def bar_at(self, when: str, where: str, *, last: bool = False) -> int:
+        """The first bar at or after ``when`` (``last``: the last bar at or before it; a date-only ``when``
+        then means the end of that day); may be -1 or len(self) when ``when`` is outside the data."""
+        t = _parse_time(when, where)
+        if last:
+            if len(when.strip()) <= 10:
+                return int(np.searchsorted(self.time, t + np.timedelta64(1, "D"), side="left")) - 1
+            return int(np.searchsorted(self.time, t, side="right")) - 1
+        return int(np.searchsorted(self.time, t, side="left"))
+
     def period(self, period: Period | None) -> MarketData:
         """The bars within ``period`` (start inclusive; a date-only end includes that whole day)."""
         if period is None or (period.start is None and period.end is None):
@@ -236,6 +252,13 @@ class MarketData:
         return _from_columns(
             {str(c): df[c].to_numpy() for c in df.columns}, kw.pop("source", "frame"), "row", **kw
         )
+
+
+def span_years(time: np.ndarray) -> float:
+    """Years from the first to the last timestamp (0 for fewer than 2)."""
+    if len(time) < 2:
+        return 0.0
+    return float((time[-1] - time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
 
 
 def _parse_time(value: str, where: str) -> np.datetime64:

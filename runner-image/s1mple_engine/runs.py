@@ -39,6 +39,7 @@ class RunRecord(BaseModel):
     index: int
     kind: str = "optimization"
     name: str | None = None
+    window: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     configuration: dict[str, dict[str, Any]] = Field(default_factory=dict)
     status: Status
@@ -74,12 +75,14 @@ def record_of(
     spec: RunSpec | dict[str, Any], status: Status, error: str | None, duration: float
 ) -> RunRecord:
     """A record for a run that produced no result (failed, timed out, crashed)."""
-    s = spec if isinstance(spec, dict) else spec.model_dump(include={"run_id", "index", "kind", "name"})
+    keys = {"run_id", "index", "kind", "name", "window"}
+    s = spec if isinstance(spec, dict) else spec.model_dump(include=keys)
     return RunRecord(
         run_id=s["run_id"],
         index=s["index"],
         kind=s.get("kind", "optimization"),
         name=s.get("name"),
+        window=s.get("window"),
         labels=s.get("labels", {}) if isinstance(spec, dict) else spec.labels,
         configuration=s.get("configuration", {}) if isinstance(spec, dict) else spec.configuration,
         status=status,
@@ -141,6 +144,7 @@ def execute_run(
         index=spec.index,
         kind=spec.kind,
         name=spec.name,
+        window=spec.window,
         labels=spec.labels,
         configuration=spec.configuration,
         status="ok",

@@ -53,6 +53,7 @@ class RunSpec(BaseModel):
     index: int = Field(ge=0, description="position in the plan (grid index, or trial number)")
     kind: str = Field(default="optimization", pattern="^(optimization|variant_test)$")
     name: str | None = Field(default=None, description="variant name (variant tests)")
+    window: str | None = Field(default=None, description="validation window label: is, oos, wf<k>.train|test")
     labels: dict[str, str] = Field(default_factory=dict, description="dimension -> choice label")
     configuration: dict[str, dict[str, Any]] = Field(default_factory=dict, description="{plugin: params}")
     operation: Operation

@@ -58,6 +58,14 @@ def local_run(doc: dict, kind: str, tmp_path: Path) -> dict:
     return json.loads((out / "result.json").read_text())
 
 
+def applied_until_done(kube_cluster, namespace: str, doc: dict, operator) -> dict:
+    """Apply a research resource and wait until it succeeded, failed or was found invalid."""
+    kubectl_apply(kube_cluster, doc)
+    plural = "optimizations" if doc["kind"] == "Optimization" else "varianttests"
+    done = ("Succeeded", "Failed", "Invalid")
+    return wait_for_phase(kube_cluster, plural, namespace, doc["metadata"]["name"], done, operator=operator)
+
+
 def stored_result(s3_client, bucket: str, status: dict) -> dict:
     uri = status["results"]["summary"]
     assert uri.startswith(f"s3://{bucket}/")
@@ -105,15 +113,7 @@ def test_optimization_matches_local_sweep(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
-    kubectl_apply(kube_cluster, doc)
-    res = wait_for_phase(
-        kube_cluster,
-        "optimizations",
-        kube_namespace,
-        doc["metadata"]["name"],
-        ("Succeeded", "Failed", "Invalid"),
-        operator=operator,
-    )
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
     assert status["phase"] == "Succeeded", status
     cond = next(c for c in status["conditions"] if c["type"] == "Succeeded")
@@ -143,19 +143,56 @@ def test_optimization_matches_local_sweep(
     assert jobs[0]["metadata"]["ownerReferences"][0]["uid"] == res["metadata"]["uid"]
 
 
+def same_numbers(a, b, where: str = "") -> bool:
+    """The same structure, numbers equal to 1e-9 relative (see same_metrics)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), where
+        return all(same_numbers(a[k], b[k], f"{where}.{k}") for k in a)
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        return all(same_numbers(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)))
+    if isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), where
+        return True
+    assert a == b, where
+    return True
+
+
+def test_validated_optimization_matches_local_sweep(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
+):
+    """Holdout and walk-forward windows run as runs of the one Job; the selection in the shared
+    aggregation gives the cluster and `s1mple optimize` the same validation numbers."""
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    doc["metadata"]["name"] = "ma-crossover-validated"
+    doc["spec"]["validation"] = {
+        "holdout": {"outOfSample": 0.3, "top": 3},
+        "walkForward": {"train": 1500, "test": 500},
+    }
+    doc["spec"]["parallelConfig"]["runsPerPod"] = 36
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
+    status = res["status"]
+    assert status["phase"] == "Succeeded", (status["conditions"], status["counts"])
+    local = local_run(doc, "Optimization", tmp_path)
+    # 12 configurations x (in-sample, out-of-sample, 2 walk-forward windows x (train, test))
+    assert status["counts"]["total"] == local["planned_runs"] == 12 * 6
+    assert status["counts"]["succeeded"] == local["successful_runs"] == 72
+    assert len(jobs_of(kube_cluster, kube_namespace)) == 1
+    cluster_result = stored_result(s3_client, s3_bucket, status)
+    assert len(cluster_result["results"]) == len(local["results"]) == 12  # ranked on in-sample runs
+    assert same_metrics(by_run_id(cluster_result), by_run_id(local))
+    assert status["bestConfiguration"]["runId"] == local["best_configuration"]["run_id"]
+    assert same_numbers(cluster_result["validation"], local["validation"])
+    assert len(local["validation"]["walk_forward"]["windows"]) == 2
+    holdout_best = local["validation"]["holdout"]["best"]
+    assert status["bestOutOfSample"] == pytest.approx(holdout_best["out_of_sample"]["sharpe_ratio"])
+
+
 def test_variant_test_matches_local_and_has_comparative_analysis(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
     doc = example(VT, kube_namespace, s3_bucket, kube_cluster)
-    kubectl_apply(kube_cluster, doc)
-    res = wait_for_phase(
-        kube_cluster,
-        "varianttests",
-        kube_namespace,
-        doc["metadata"]["name"],
-        ("Succeeded", "Failed", "Invalid"),
-        operator=operator,
-    )
+    res = applied_until_done(kube_cluster, kube_namespace, doc, operator)
     status = res["status"]
     assert status["phase"] == "Succeeded", status
     local = local_run(doc, "VariantTest", tmp_path)

@@ -145,6 +145,8 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
             print(f"\nbest: run {best['run_id']} {choices}{json.dumps(best['configuration'])}", file=out)
         else:
             print("\nbest: none (no feasible run with a value of the primary metric)", file=out)
+        for line in holdout_walk_forward_lines(r.get("validation") or {}):
+            print(line, file=out)
     else:
         print(
             f"Variant test {r['test_name']!r} (id {r['test_id']}): {r['total_variants']} variants, "
@@ -164,6 +166,47 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
         print(f"report: {outcome.location}/{outcome.keys['report']}", file=out)
     if s.interrupted:
         print("interrupted: finished runs are stored; run the same command again to resume", file=out)
+
+
+def _g(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, int | float) else "n/a"
+
+
+def holdout_walk_forward_lines(validation: dict[str, Any]) -> list[str]:
+    """The holdout and walk-forward findings of result.json's ``validation``, in plain words."""
+    lines = []
+    h = validation.get("holdout")
+    if h:
+        m, i, o = h["primary_metric"], h["in_sample"], h["out_of_sample"]
+        lines.append(
+            f"\nholdout: in-sample {i['start']} .. {i['end']} ({i['bars']} bars), "
+            f"out-of-sample {o['start']} .. {o['end']} ({o['bars']} bars); ranked on in-sample only"
+        )
+        for row in h["top"]:
+            lines.append(
+                f"  #{row['rank']:<3} {json.dumps(row['configuration'])}: {m} in-sample "
+                f"{_g(row['in_sample'].get(m))} -> out-of-sample {_g(row['out_of_sample'].get(m))} "
+                f"(change {_g(row['degradation'])})"
+            )
+        lines.append(f"  mean change of {m} from in-sample to out-of-sample: {_g(h['mean_degradation'])}")
+    wf = validation.get("walk_forward")
+    if wf:
+        m = wf["primary_metric"]
+        lines.append(f"\nwalk-forward ({len(wf['windows'])} windows; best on train, measured on test):")
+        for w in wf["windows"]:
+            lines.append(
+                f"  {w['window']:>2}  train {w['train_start']} .. {w['train_end']}  "
+                f"test {w['test_start']} .. {w['test_end']}  {json.dumps(w['configuration'])}  "
+                f"{m} {_g(w['in_sample'])} -> {_g(w['out_of_sample'])}"
+                f"  return {_g(w['out_of_sample_return'])}%"
+            )
+        o, st = wf["out_of_sample"], wf["stability"]
+        lines.append(
+            f"  stitched out-of-sample: total return {_g(o['total_return'])}%, max drawdown "
+            f"{_g(o['max_drawdown'])}%, mean {m} {_g(o['mean_primary'])}; the chosen configuration "
+            f"changed {st['changes']} times ({st['distinct']} distinct)"
+        )
+    return lines
 
 
 def _run_line(outcome: Any) -> str:

@@ -70,6 +70,9 @@ def render(info: dict[str, Any]) -> str:
             + ")"
         )
         lines.append(f"  cap:                {info['max_combinations']:,}")
+        if info.get("windows"):
+            w = info["windows"]
+            lines.append(f"  windows:            {len(w)} per configuration: {', '.join(w)}")
         lines.append("  dimensions:")
         width = max((len(d["name"]) for d in info["dimensions"]), default=10)
         for d in info["dimensions"]:

@@ -244,6 +244,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             ),
             "best": result.best_text,
             "best_configuration": result.best,
+            "best_out_of_sample": result.best_out_of_sample,
             "top_results": result.top,
             "comparative_analysis": result.comparative_analysis,
             "results": current.results.model_copy(

@@ -96,6 +96,11 @@ class ResearchStatus(SpecModel):
     primary_metric: str | None = Field(default=None, description="the metric that ranks runs")
     best: str | None = Field(default=None, description="best primary metric value, or best variant name")
     best_configuration: RunSummary | None = None
+    best_out_of_sample: float | None = Field(
+        default=None,
+        description="validation: the best configuration's primary metric out of sample (holdout), "
+        "or the walk-forward test windows' mean",
+    )
     top_results: list[RunSummary] = Field(
         default_factory=list, max_length=TOP_RESULTS, description=f"the best {TOP_RESULTS} runs"
     )

@@ -10,6 +10,7 @@ See docs/meta.md for the reference of every field, the merge rules and the const
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -407,6 +408,61 @@ class SearchConfig(SpecModel):
         return self
 
 
+#: A walk-forward span: a number of bars, or a duration like "365d", "12w", "6h", "30min".
+Span = int | str
+DURATION_PATTERN = r"^\s*(\d+)\s*(d|w|h|min)\s*$"
+
+
+class Holdout(SpecModel):
+    """Split the data once: rank on the in-sample part, report the out-of-sample metrics."""
+
+    out_of_sample: float | str = Field(
+        description="the out-of-sample share of the bars (0 < x < 1, e.g. 0.3) or its first date (2022-01-01)"
+    )
+    top: int = Field(default=10, ge=1, le=1000, description="report the out-of-sample metrics of the top N")
+
+    @field_validator("out_of_sample", mode="before")
+    @classmethod
+    def _yaml_date(cls, v: Any) -> Any:
+        return v.isoformat() if hasattr(v, "isoformat") else v  # YAML reads 2022-01-01 as a date
+
+    @field_validator("out_of_sample")
+    @classmethod
+    def _share_or_date(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            return v.strip()
+        if not 0 < v < 1:
+            raise ValueError(
+                f"{v} is not a share of the bars: give 0 < out_of_sample < 1 (like 0.3) or a date"
+            )
+        return v
+
+
+class WalkForward(SpecModel):
+    """Rolling (or anchored) train/test windows: the best configuration on train, measured on test."""
+
+    train: Span = Field(description="train window: bars (e.g. 500) or a duration (e.g. 730d)")
+    test: Span = Field(description="test window after it: bars or a duration")
+    step: Span | None = Field(default=None, description="how far each next window moves; default: test")
+    anchored: bool = Field(default=False, description="train always from the first bar (expanding)")
+
+    @field_validator("train", "test", "step")
+    @classmethod
+    def _span(cls, v: Span | None, info: Any) -> Span | None:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"{v} bars: give a positive number of bars or a duration like 365d")
+        if isinstance(v, str) and not re.match(DURATION_PATTERN, v):
+            raise ValueError(f"{v!r} is not a duration: use bars (e.g. 250) or <n>d, <n>w, <n>h, <n>min")
+        return v
+
+
+class ValidationSpec(SpecModel):
+    """How far to trust the best result (docs/meta.md, validation): holdout and walk-forward."""
+
+    holdout: Holdout | None = None
+    walk_forward: WalkForward | None = None
+
+
 class OptimizationConfig(SpecModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, description="free text for people")
@@ -439,6 +495,7 @@ class OptimizationConfig(SpecModel):
     max_combinations: int = Field(
         default=DEFAULT_MAX_COMBINATIONS, ge=1, description="refuse a grid larger than this many runs"
     )
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
 
     @model_validator(mode="after")
     def _unique(self) -> OptimizationConfig:

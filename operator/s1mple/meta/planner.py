@@ -60,6 +60,7 @@ from .space import (
     index_of,
     product,
 )
+from .windows import FULL, RunWindow, plan_windows
 
 MAX_PHASE_OPTIONS = 100_000
 STRUCTURE_CACHE = 4096
@@ -257,7 +258,9 @@ class OptimizationPlan(BasePlan):
         self.param_dims = [k for k, d in enumerate(self.dims) if not d.structural]
         self._cache: OrderedDict[tuple[int, ...], tuple[dict, dict]] = OrderedDict()
         self._sampled: list[int] | None = None
+        self._resolved: tuple[int, tuple[dict, dict, dict], Any] | None = None
         self._check_cap()
+        self.windows = self._plan_windows()
 
     # -- building ------------------------------------------------------------------------------------
     def _build_dimensions(self) -> None:
@@ -503,7 +506,44 @@ class OptimizationPlan(BasePlan):
     def index_of(self, digits: list[int]) -> int:
         return index_of(digits, self._sizes)
 
+    def _plan_windows(self) -> list[RunWindow]:
+        """The trading windows every configuration runs in (one whole-data window without validation)."""
+        v = self.config.validation
+        if v.holdout is None and v.walk_forward is None:
+            return [FULL]
+        if self.config.search.strategy == SearchStrategy.BAYESIAN:
+            raise ConfigError(
+                "validation: holdout and walk_forward need search strategy grid or random (a bayesian "
+                "search chooses trials from whole-data results)",
+                self.source,
+            )
+        self.bar_times = self.base_times()
+        return plan_windows(v, self.bar_times)
+
+    def base_times(self) -> Any:
+        """The timestamps of the base operation's bars: windows are planned as bar ranges of them."""
+        from s1mple_engine.data import load_market_data
+
+        op = self.base_operation
+        try:
+            return load_market_data(op.market_data, op.period).time
+        except ConfigError as exc:
+            raise ConfigError(f"validation plans windows on the bars' times: {exc}", self.source) from None
+
+    def window_labels(self) -> list[str]:
+        return [w.label for w in self.windows]
+
     def planned_indices(self) -> list[int] | range:
+        """Run indices: configuration ``c`` in window ``w`` is run ``c * len(windows) + w``."""
+        base = self.configuration_indices()
+        k = len(self.windows)
+        if k == 1:
+            return base
+        if isinstance(base, range):
+            return range(base.start * k, base.stop * k)
+        return [c * k + w for c in base for w in range(k)]
+
+    def configuration_indices(self) -> list[int] | range:
         search = self.config.search
         if search.strategy == SearchStrategy.RANDOM:
             if self._sampled is None:
@@ -618,19 +658,29 @@ class OptimizationPlan(BasePlan):
         return bp, labels, configuration
 
     def payload(self, index: int) -> dict[str, Any]:
-        digits = self.digits(index)
-        bp, labels, configuration = self.resolve(digits)
+        index, w = divmod(index, len(self.windows))
+        if self._resolved is None or self._resolved[0] != index:  # a configuration's windows are adjacent
+            digits = self.digits(index)
+            code = self._structure(tuple(digits[k] for k in self.structural))[1]["code"]
+            self._resolved = (index, self.resolve(digits), code)
+        bp, labels, configuration = self._resolved[1]
+        code = self._resolved[2]
         op = self.operation_of(bp)
-        code = self._structure(tuple(digits[k] for k in self.structural))[1]["code"]
-        return {
+        window = self.windows[w]
+        if window.label:
+            op["window"] = window.operation_window()
+        out = {
             "run_id": run_id_of(op, code),
             "index": index,
             "kind": "optimization",
-            "labels": labels,
-            "configuration": configuration,
+            "labels": dict(labels),
+            "configuration": {k: dict(v) for k, v in configuration.items()},
             "operation": op,
             "code": code,
         }
+        if window.label:
+            out["window"] = window.label
+        return out
 
     def payload_for_digits(self, digits: list[int]) -> dict[str, Any]:
         return self.payload(self.index_of(digits))
@@ -722,6 +772,8 @@ class OptimizationPlan(BasePlan):
             "dimensions": [d.info() for d in self.dims],
             "parameter_constraints": list(self.config.parameter_constraints),
         }
+        if len(self.windows) > 1:
+            out["windows"] = [f"{w.label} (bars {w.start}..{w.end})" for w in self.windows]
         if self.config.search.strategy == SearchStrategy.BAYESIAN:
             picks = [0, self.total - 1] if self.total > 1 else [0]
         else:

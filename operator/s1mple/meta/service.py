@@ -31,7 +31,7 @@ from s1mple_engine.runs import RecordWriter, gc_paused, read_records
 from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
 from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
 
-from . import aggregation
+from . import aggregation, windows
 from .models import Direction, SearchStrategy
 from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
@@ -378,6 +378,9 @@ class Sweep:
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
             t, constraints = plan.config.optimization_targets, plan.config.constraints
+            validation = windows.validation_reports(plan, run_ids, results)
+            if validation:  # the main table ranks the whole-data (or in-sample) runs only
+                run_ids = validation.pop("main_run_ids")
             order = aggregation.RunOrder.of(
                 results, run_ids, t.primary_metric, t.primary_direction(), constraints
             )
@@ -397,6 +400,9 @@ class Sweep:
                 search=plan.search_info(),
                 best=order.best_entry(results),
             )
+            if validation:  # counts cover every windowed run; feasibility and ranking the main table
+                head.update(validation.pop("run_counts"))
+                head["validation"] = validation
             kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
             result = {**head, "results": kept}
         else:
