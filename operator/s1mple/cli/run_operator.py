@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+    p.add_argument(
+        "--allowed-runner-images",
+        metavar="PREFIXES",
+        help="comma-separated image repositories (repo: its tags and digests; registry/org/: everything "
+        "under it) whose pods may receive storage credentials; default: $S1MPLE_ALLOWED_RUNNER_IMAGES, "
+        "else the default runner image's repository",
+    )
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -25,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import s1mple.kube.handlers  # noqa: F401  (registers the handlers)
+    from s1mple.kube.credentials import ALLOWED_IMAGES_ENV
+
+    if args.allowed_runner_images is not None:
+        os.environ[ALLOWED_IMAGES_ENV] = args.allowed_runner_images
 
     kopf.configure(verbose=args.verbose)
     kopf.run(
