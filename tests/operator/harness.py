@@ -117,6 +117,7 @@ def wait_for_phase(
 def storage_secret(namespace: str, cluster: Any) -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "config/resources/storage-secret.yaml").read_text())
     doc["metadata"]["namespace"] = namespace
+    doc["metadata"]["annotations"]["s1mple.io/storage-endpoint"] = cluster.s3_endpoint
     doc["stringData"] = {
         "AWS_ACCESS_KEY_ID": cluster.s3_access_key,
         "AWS_SECRET_ACCESS_KEY": cluster.s3_secret_key,

@@ -332,7 +332,8 @@ def test_a_run_that_raises_is_a_failed_run_not_a_failed_pod(
     custom = {"S1MPLE_PLUGINS": "tests.operator.flaky_plugin", "PYTHONPATH": str(ROOT)}
     kube_cluster.node_agent.set_image_map({"registry.example/team-runner:*": {"env": custom}})
     operator.stop()
-    operator.extra_env = custom  # the operator image carries the same plugins, to validate them
+    # the operator image carries the same plugins, to validate them; the admin allows the team's image
+    operator.extra_env = {**custom, "S1MPLE_ALLOWED_RUNNER_IMAGES": "registry.example/team-runner"}
     operator.start()
     blueprint = {
         "name": "fragile",

@@ -50,9 +50,14 @@ class JobPlan:
         return max(1, math.ceil(self.total_runs / self.runs_per_pod))
 
 
+#: activeDeadlineSeconds is an int64 in the API but validated to int32 range by some servers and tools;
+#: a longer deadline (68 years) is no deadline anyway.
+MAX_DEADLINE_SECONDS = 2**31 - 1
+
+
 def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
     """A pod that outlives all its runs' timeouts is hung: the kubelet kills it and the index retries."""
-    return runs_per_pod * timeout_per_run + POD_SLACK_SECONDS
+    return min(MAX_DEADLINE_SECONDS, runs_per_pod * timeout_per_run + POD_SLACK_SECONDS)
 
 
 def runs_per_pod_for(total_runs: int, max_workers: int, requested: int | None) -> int:
@@ -118,7 +123,9 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 ]
             },
-            "activeDeadlineSeconds": deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS,
+            "activeDeadlineSeconds": min(
+                MAX_DEADLINE_SECONDS, deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS
+            ),
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": {
                 "metadata": {"labels": labels},

@@ -85,9 +85,7 @@ class StorageSpec(SpecModel):
     def _plain_prefix(cls, uri: str) -> str:
         segments = uri[len("s3://") :].split("/")[1:]
         if any(s in (".", "..") for s in segments):
-            raise ValueError(
-                "storage.uri: '.' and '..' are not allowed in the prefix; name the folder itself"
-            )
+            raise ValueError("'.' and '..' are not allowed in the prefix; name the folder itself")
         return uri
 
 
