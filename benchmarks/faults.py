@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
-import yaml  # noqa: E402
 
 from tests.cluster import cluster as test_cluster  # noqa: E402
 from tests.cluster.fixtures import KubeCluster, wait_for  # noqa: E402
@@ -128,12 +126,7 @@ class Campaign:
                 faults._set(
                     doc, path, value.replace("BUCKET", self.bucket) if isinstance(value, str) else value
                 )
-            proc = subprocess.run(
-                [str(self.kc.kubectl_path), f"--kubeconfig={self.kc.kubeconfig}", "apply", "-f", "-"],
-                input=yaml.safe_dump(doc),
-                capture_output=True,
-                text=True,
-            )
+            proc = kubectl_apply(self.kc, doc, check=False)
             if proc.returncode != 0:
                 schema += 1
                 continue

@@ -70,16 +70,20 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def kubectl_apply(cluster: Any, doc: dict[str, Any]) -> None:
+def kubectl_apply(
+    cluster: Any, doc: dict[str, Any], *flags: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``kubectl apply`` of one document (``flags`` e.g. ``--as=USER``); raises unless ``check`` is off."""
     proc = subprocess.run(
-        [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}", "apply", "-f", "-"],
+        [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}", *flags, "apply", "-f", "-"],
         input=yaml.safe_dump(doc),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise RuntimeError(f"kubectl apply failed: {proc.stderr}")
+    return proc
 
 
 def get_resource(cluster: Any, plural: str, namespace: str, name: str) -> dict[str, Any]:
