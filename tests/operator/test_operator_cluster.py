@@ -220,6 +220,11 @@ def test_unreachable_storage_is_reported_and_a_fixed_spec_recovers(
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
     doc["metadata"]["name"] = "nostore"
     doc["spec"]["storage"]["endpoint"] = "http://127.0.0.1:9"  # nothing listens there
+    elsewhere = storage_secret(kube_namespace, kube_cluster)  # credentials bound to that endpoint
+    elsewhere["metadata"]["name"] = "nostore-credentials"
+    elsewhere["metadata"]["annotations"]["s1mple.io/storage-endpoint"] = "http://127.0.0.1:9"
+    kubectl_apply(kube_cluster, elsewhere)
+    doc["spec"]["storage"]["credentialsSecretRef"] = {"name": "nostore-credentials"}
     kubectl_apply(kube_cluster, doc)
 
     def storage_condition():
@@ -231,6 +236,7 @@ def test_unreachable_storage_is_reported_and_a_fixed_spec_recovers(
     assert "127.0.0.1:9" in cond["message"] and "Check the endpoint" in cond["message"]
     assert jobs_of(kube_cluster, kube_namespace) == []  # nothing scheduled without storage
     doc["spec"]["storage"]["endpoint"] = kube_cluster.s3_endpoint  # the fix, as a new generation
+    doc["spec"]["storage"]["credentialsSecretRef"] = {"name": "s1mple-storage"}
     kubectl_apply(kube_cluster, doc)
     res = wait_for_phase(
         kube_cluster, "optimizations", kube_namespace, "nostore", ("Succeeded",), operator=operator
