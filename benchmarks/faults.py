@@ -86,7 +86,7 @@ class Campaign:
         self.operator = OperatorProcess(kc, self.ns, work / "operator.log")
         self.operator.extra_env = {
             **faults.PLUGIN_ENV,
-            "S1MPLE_ALLOWED_RUNNER_IMAGES": "registry.example/team-runner",
+            "S1MPLE_ALLOWED_RUNNER_IMAGES": "ghcr.io/s1mple/s1mple-runner,registry.example/team-runner",
         }
         self.operator.start()
         self.t0 = time.monotonic()
@@ -107,6 +107,9 @@ class Campaign:
         got = metrics(self.s3, self.bucket, status) if status.get("results", {}).get("summary") else {}
         jobs = [j for j in jobs_of(self.kc, self.ns) if j["metadata"]["labels"]["s1mple.io/name"] == name]
         self.sweeps.append((name, reference is None or got == reference, lost, len(jobs)))
+        why = (status.get("conditions") or [{}])[0].get("message", "")[:300]
+        same = self.sweeps[-1][1]
+        print(f"  {name}: {status['phase']}, identical={same}, runs lost {lost} {why}", flush=True)
         if self.operator.proc.poll() is not None:
             self.crashes += 1
             self.operator.start()
@@ -172,7 +175,11 @@ def main() -> None:
 
             def outage(component: str, down: float):
                 def disturb(name: str) -> None:
-                    wait_for(lambda: cp.phase_is(name, "Running", "Succeeded"), timeout=120)
+                    try:
+                        wait_for(lambda: cp.phase_is(name, "Running", "Succeeded"), timeout=120)
+                    except TimeoutError:
+                        status = get_resource(kc, "optimizations", cp.ns, name).get("status")
+                        raise SystemExit(f"{name}: {status}\n{cp.operator.log()[-5000:]}") from None
                     restart(c, component, down)
 
                 return disturb
