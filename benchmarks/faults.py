@@ -181,6 +181,8 @@ def main() -> None:
                         status = get_resource(kc, "optimizations", cp.ns, name).get("status")
                         raise SystemExit(f"{name}: {status}\n{cp.operator.log()[-5000:]}") from None
                     restart(c, component, down)
+                    ready = ("get", "--raw", "/readyz")  # the campaign's own kubectl needs it back
+                    wait_for(lambda: kc.kubectl(*ready, check=False).returncode == 0, timeout=120)
 
                 return disturb
 
