@@ -10,7 +10,10 @@ Exit codes are what the Job's podFailurePolicy acts on:
   as such, never a failed pod;
 * 1: infrastructure (storage unreachable, killed mid-write): the index is retried, and the retry skips
   what this attempt stored;
-* 3: the plan or a chunk is missing or unreadable: retrying cannot help, the index fails at once.
+* 3: the plan or a chunk is missing or unreadable: retrying cannot help, the index fails at once;
+* 4: stopped by SIGTERM before the chunk was complete (pod deleted, node drained, eviction, preemption):
+  what finished is stored, and the podFailurePolicy retries the index without counting it against
+  ``backoffLimitPerIndex`` (exiting 0 here would mark the index succeeded and lose its other runs).
 
 The per-run timeout is a SIGALRM in this process; a run stuck where Python cannot interrupt it is ended
 by the pod's activeDeadlineSeconds (then the index is retried, and finally reported as missing runs).
@@ -36,6 +39,9 @@ from .store import Store, StoreError, open_store
 EXIT_OK = 0
 EXIT_INFRASTRUCTURE = 1
 EXIT_BAD_MANIFEST = 3
+EXIT_INTERRUPTED = 4
+#: A process ended by SIGTERM's default action (before our handler was installed) exits 128 + 15.
+EXIT_SIGTERM = 128 + signal.SIGTERM
 INDEX_ENV = ("JOB_COMPLETION_INDEX", "S1MPLE_COMPLETION_INDEX")
 
 
@@ -45,6 +51,15 @@ class RunTimeout(Exception):
 
 class BadManifest(Exception):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: not an Exception, so no ``except Exception`` in a run can swallow it."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the finally blocks may store what finished
+    raise Terminated
 
 
 @contextmanager
@@ -111,13 +126,6 @@ def run_chunk(
     attempt = attempt or f"{int(time.time())}-{os.getpid()}-{os.urandom(2).hex()}"
     writer = RecordWriter(store, part_prefix=own_prefix + attempt, max_delay=2.0)
     counts = {"runs": len(lines), "skipped": 0, "ok": 0, "failed": 0}
-    stop = {"now": False}
-
-    def _terminate(signum: int, frame: Any) -> None:  # pod deletion: keep what is finished
-        stop["now"] = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         for n, line in enumerate(lines):
             try:
@@ -137,17 +145,12 @@ def run_chunk(
                     record = execute_run(spec)
             except RunTimeout as exc:
                 record = record_of(payload, "timeout", str(exc), time.perf_counter() - t0)
-            except KeyboardInterrupt:
-                raise
             except Exception as exc:  # an invalid spec is this run's failure
                 record = record_of(payload, "failed", f"invalid run spec: {exc}", time.perf_counter() - t0)
             counts["ok" if record.status == "ok" else "failed"] += 1
             writer.add(record.model_dump(mode="json", exclude_none=True))
-    except KeyboardInterrupt:
-        if not stop["now"]:
-            raise
     finally:
-        writer.flush()
+        writer.flush()  # on SIGTERM too: what finished is kept, the retried index skips it
     return counts
 
 
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, default=None, help="default: $JOB_COMPLETION_INDEX")
     parser.add_argument("--timeout-per-run", type=float, default=None, help="seconds")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         index = completion_index(args.index)
         store = open_store(args.store)
@@ -169,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"s1mple-runner: storage: {exc}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
+    except Terminated:
+        print("s1mple-runner: SIGTERM before the chunk was done; finished runs are stored", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("s1mple-runner: terminated; finished runs are stored", file=sys.stderr)
+        print("s1mple-runner: interrupted; finished runs are stored", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
     print(
         f"s1mple-runner: plan {args.plan} index {index}: {counts['runs']} runs, {counts['skipped']} already "

@@ -1,5 +1,8 @@
-"""A team's own plugin, shipped in the runner image through S1MPLE_PLUGINS: for the operator's tests of a
-run that raises. It behaves like ma_crossover except that it raises for slow lengths it cannot handle."""
+"""A team's own plugins, shipped in the runner image through S1MPLE_PLUGINS, for the operator's tests:
+fragile_crossover raises for slow lengths it cannot handle (a run that raises); slow_crossover sleeps in
+each run (a pod to disturb mid-chunk).  Both behave like ma_crossover otherwise."""
+
+import time
 
 from pydantic import Field
 
@@ -19,4 +22,18 @@ class FragileCrossover(MaCrossover):
     def detect(self, ctx):
         if self.params.slow in self.params.fail_on_slow:
             raise RuntimeError(f"fragile_crossover cannot handle slow={self.params.slow}")
+        return super().detect(ctx)
+
+
+@register
+class SlowCrossover(MaCrossover):
+    """ma_crossover that takes ``delay`` seconds per run: a chunk long enough to disturb mid-way."""
+
+    name = "slow_crossover"
+
+    class Params(MaCrossover.Params):
+        delay: float = Field(default=0.0, ge=0, le=10, description="seconds each detection sleeps")
+
+    def detect(self, ctx):
+        time.sleep(self.params.delay)
         return super().detect(ctx)

@@ -77,16 +77,20 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def kubectl_apply(cluster: Any, doc: dict[str, Any]) -> None:
+def kubectl_apply(
+    cluster: Any, doc: dict[str, Any], *flags: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``kubectl apply`` of one document (``flags`` e.g. ``--as=USER``); raises unless ``check`` is off."""
     proc = subprocess.run(
-        [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}", "apply", "-f", "-"],
+        [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}", *flags, "apply", "-f", "-"],
         input=yaml.safe_dump(doc),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise RuntimeError(f"kubectl apply failed: {proc.stderr}")
+    return proc
 
 
 def get_resource(cluster: Any, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -124,6 +128,7 @@ def wait_for_phase(
 def storage_secret(namespace: str, cluster: Any) -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "config/resources/storage-secret.yaml").read_text())
     doc["metadata"]["namespace"] = namespace
+    doc["metadata"]["annotations"]["s1mple.io/storage-endpoint"] = cluster.s3_endpoint
     doc["stringData"] = {
         "AWS_ACCESS_KEY_ID": cluster.s3_access_key,
         "AWS_SECRET_ACCESS_KEY": cluster.s3_secret_key,

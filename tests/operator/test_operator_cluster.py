@@ -25,6 +25,7 @@ from tests.operator.harness import (
     get_resource,
     jobs_of,
     kubectl_apply,
+    storage_secret,
     wait_for_phase,
 )
 
@@ -264,6 +265,11 @@ def test_unreachable_storage_is_reported_and_a_fixed_spec_recovers(
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
     doc["metadata"]["name"] = "nostore"
     doc["spec"]["storage"]["endpoint"] = "http://127.0.0.1:9"  # nothing listens there
+    elsewhere = storage_secret(kube_namespace, kube_cluster)  # credentials bound to that endpoint
+    elsewhere["metadata"]["name"] = "nostore-credentials"
+    elsewhere["metadata"]["annotations"]["s1mple.io/storage-endpoint"] = "http://127.0.0.1:9"
+    kubectl_apply(kube_cluster, elsewhere)
+    doc["spec"]["storage"]["credentialsSecretRef"] = {"name": "nostore-credentials"}
     kubectl_apply(kube_cluster, doc)
 
     def storage_condition():
@@ -275,6 +281,7 @@ def test_unreachable_storage_is_reported_and_a_fixed_spec_recovers(
     assert "127.0.0.1:9" in cond["message"] and "Check the endpoint" in cond["message"]
     assert jobs_of(kube_cluster, kube_namespace) == []  # nothing scheduled without storage
     doc["spec"]["storage"]["endpoint"] = kube_cluster.s3_endpoint  # the fix, as a new generation
+    doc["spec"]["storage"]["credentialsSecretRef"] = {"name": "s1mple-storage"}
     kubectl_apply(kube_cluster, doc)
     res = wait_for_phase(
         kube_cluster, "optimizations", kube_namespace, "nostore", ("Succeeded",), operator=operator
@@ -376,7 +383,8 @@ def test_a_run_that_raises_is_a_failed_run_not_a_failed_pod(
     custom = {"S1MPLE_PLUGINS": "tests.operator.flaky_plugin", "PYTHONPATH": str(ROOT)}
     kube_cluster.node_agent.set_image_map({"registry.example/team-runner:*": {"env": custom}})
     operator.stop()
-    operator.extra_env = custom  # the operator image carries the same plugins, to validate them
+    # the operator image carries the same plugins, to validate them; the admin allows the team's image
+    operator.extra_env = {**custom, "S1MPLE_ALLOWED_RUNNER_IMAGES": "registry.example/team-runner"}
     operator.start()
     blueprint = {
         "name": "fragile",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="text",
         help="json: one JSON object per line, with the resource and step as fields",
     )
+    p.add_argument(
+        "--allowed-runner-images",
+        metavar="PREFIXES",
+        help="comma-separated image repositories (repo: its tags and digests; registry/org/: everything "
+        "under it) whose pods may receive storage credentials; default: $S1MPLE_ALLOWED_RUNNER_IMAGES, "
+        "else the default runner image's repository",
+    )
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -39,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
     import s1mple.kube.handlers  # noqa: F401  (registers the handlers)
     from s1mple.kube import monitoring
+    from s1mple.kube.credentials import ALLOWED_IMAGES_ENV
+
+    if args.allowed_runner_images is not None:
+        os.environ[ALLOWED_IMAGES_ENV] = args.allowed_runner_images
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_format=log_format)

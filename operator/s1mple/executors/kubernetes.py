@@ -7,7 +7,6 @@ operator repeating one is harmless (an existing Job is found, not duplicated).
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,19 +84,40 @@ class KubernetesExecutor:
                         raise
         return retired
 
+    def pod_creation_failure(self, namespace: str, job_name: str) -> str | None:
+        """The Job controller's latest FailedCreate message, if no pod was created since (a missing
+        ServiceAccount, a quota, an admission webhook): the Job's status does not say it."""
+        listed = self.api.get(
+            f"/api/v1/namespaces/{namespace}/events",
+            fieldSelector=f"involvedObject.kind=Job,involvedObject.name={job_name}",
+        )
+        latest: dict[str, tuple[str, str]] = {}
+        for event in listed.get("items") or []:
+            when = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or ""
+            reason = event.get("reason") or ""
+            if reason in ("FailedCreate", "SuccessfulCreate") and when >= latest.get(reason, ("", ""))[0]:
+                latest[reason] = (when, event.get("message") or reason)
+        failed, created = latest.get("FailedCreate"), latest.get("SuccessfulCreate")
+        if failed is None or (created is not None and created[0] >= failed[0]):
+            return None
+        return failed[1]
+
     def read_config_map_key(self, namespace: str, name: str, key: str) -> str:
+        """One key of a ConfigMap; the error names only what the resource named (never the other keys)."""
         data = self.api.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}").get("data") or {}
         if key not in data:
-            raise KeyError(f"ConfigMap {name!r} has no key {key!r} (keys: {sorted(data)})")
+            raise KeyError(f"ConfigMap {name!r} has no key {key!r}")
         return data[key]
 
-    def read_secret_keys(self, namespace: str, name: str, keys: tuple[str, ...]) -> dict[str, str]:
-        """The storage credentials a resource names: the operator writes manifests and reads results too."""
-        data = self.api.get(f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data") or {}
-        missing = [k for k in keys if k not in data]
-        if missing:
-            raise KeyError(f"Secret {name!r} has no key(s) {missing} (keys: {sorted(data)})")
-        return {k: base64.b64decode(data[k]).decode() for k in keys}
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret a resource names for storage (None: missing); whether it may be used is decided by
+        :mod:`s1mple.kube.credentials`."""
+        try:
+            return self.api.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
 
 def _jobs(namespace: str) -> str:

@@ -4,7 +4,9 @@ Each completion index runs ``runsPerPod`` runs of the plan (the layout in the pl
 :mod:`s1mple_engine.chunks`).  A run that fails is a failed *run*, recorded in storage by the runner, and
 the pod still exits 0; a pod fails only for infrastructure errors (storage unreachable: exit 1, retried up
 to ``retries`` times per index) or a plan it cannot use (exit 3: the index fails at once, retrying cannot
-help).
+help).  A pod stopped by SIGTERM before its runs are done (deleted, drained, evicted, preempted) exits 4
+(or 143 if the signal came before the runner's handler was installed): its index is retried without
+counting against ``retries``, and the retry skips what was stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from s1mple.kube.names import API_VERSION, child_labels
 from s1mple.kube.spec import KUEUE_QUEUE_LABEL, RunnerSpec, StorageSpec, k8s_env_list
-from s1mple_engine.runner import EXIT_BAD_MANIFEST  # the podFailurePolicy acts on the runner's own code
+from s1mple_engine.runner import EXIT_BAD_MANIFEST, EXIT_INTERRUPTED, EXIT_SIGTERM  # podFailurePolicy codes
 
 RUNNER_CONTAINER = "runner"
 #: Seconds a pod gets beyond its runs' timeouts (interpreter start, data load, storage writes).
@@ -55,11 +57,14 @@ def default_max_failed_indexes(completions: int) -> int:
     storage or the plan, not one pod's bad luck, so the Job stops instead of burning the rest of its
     pods on the same error, and the resource reports Failed with the runs that are missing."""
     return max(1, math.ceil(completions / 4))
+#: activeDeadlineSeconds is an int64 in the API but validated to int32 range by some servers and tools;
+#: a longer deadline (68 years) is no deadline anyway.
+MAX_DEADLINE_SECONDS = 2**31 - 1
 
 
 def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
     """A pod that outlives all its runs' timeouts is hung: the kubelet kills it and the index retries."""
-    return runs_per_pod * timeout_per_run + POD_SLACK_SECONDS
+    return min(MAX_DEADLINE_SECONDS, runs_per_pod * timeout_per_run + POD_SLACK_SECONDS)
 
 
 def runs_per_pod_for(total_runs: int, max_workers: int, requested: int | None) -> int:
@@ -114,11 +119,22 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
                             "values": [EXIT_BAD_MANIFEST],
                         },
                     },
+                    # stopped by SIGTERM mid-chunk (kubectl delete pod, drain): not the runs' fault
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {
+                            "containerName": RUNNER_CONTAINER,
+                            "operator": "In",
+                            "values": [EXIT_INTERRUPTED, EXIT_SIGTERM],
+                        },
+                    },
                     # evictions and preemptions are not the runner's fault: retry without counting
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 ]
             },
-            "activeDeadlineSeconds": deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS,
+            "activeDeadlineSeconds": min(
+                MAX_DEADLINE_SECONDS, deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS
+            ),
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": {
                 "metadata": _pod_metadata(plan.runner, labels),
@@ -215,9 +231,6 @@ def _env(storage: StorageSpec) -> list[dict[str, Any]]:
     )
     ref = storage.credentials_secret_ref
     if ref is not None:
-        for var, key in (
-            ("AWS_ACCESS_KEY_ID", ref.access_key_id_key),
-            ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key),
-        ):
-            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}})
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the Secret's fixed key names
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": var}}})
     return env

@@ -66,7 +66,8 @@ class Cluster(Protocol):
     def read_job(self, namespace: str, name: str) -> Any: ...
     def retire_jobs(self, namespace: str, owner_uid: str, keep: str) -> list[str]: ...
     def read_config_map_key(self, namespace: str, name: str, key: str) -> str: ...
-    def read_secret_keys(self, namespace: str, name: str, keys: tuple[str, ...]) -> dict[str, str]: ...
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def pod_creation_failure(self, namespace: str, job_name: str) -> str | None: ...
 
 
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.INVALID)
@@ -81,9 +82,21 @@ def in_flight(status: dict[str, Any], generation: int) -> bool:
     return status.get("observedGeneration") != generation or status.get("phase") not in TERMINAL
 
 
-#: Seconds to wait before trying storage again after the 1st, 2nd, ... failure in a row.
+#: Seconds to wait before trying again after the 1st, 2nd, ... failure in a row (storage, credentials,
+#: market data, pods that cannot be created, anything unforeseen).
 STORAGE_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 _storage_failures: dict[tuple[str, int], tuple[int, float]] = {}  # (uid, generation) -> (failures, retry at)
+#: Condition reasons that wait on something outside the spec: the first tick that gets past them clears
+#: them (with a Recovered Event).
+TRANSIENT = (
+    "StorageUnavailable",
+    "CredentialsNotUsable",
+    "MarketDataMissing",
+    "PodsNotCreated",
+    "OperatorError",
+)
+#: HTTP codes of an API server that refuses the Job itself: the spec's fault, not worth retrying.
+JOB_REJECTED = (400, 422)
 
 
 def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cluster: Cluster) -> Outcome:
@@ -94,13 +107,32 @@ def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cl
     key = (ref.uid, ref.generation)
     if key in _storage_failures and time.monotonic() < _storage_failures[key][1]:
         return Outcome()  # storage failed a moment ago: back off instead of planning again every tick
-    if current.observed_generation != ref.generation or current.phase is None:
-        outcome = _start_generation(ref, spec, current, cluster)
-    else:
-        outcome = _follow(ref, spec, current, cluster)
+    try:
+        if current.observed_generation != ref.generation or current.phase is None:
+            outcome = _start_generation(ref, spec, current, cluster)
+        else:
+            outcome = _follow(ref, spec, current, cluster)
+    except Exception as exc:  # unforeseen (API server down, a bug): in status, with back-off, never a loop
+        first = key not in _storage_failures
+        log.warning("%s %s/%s: %s", ref.kind, ref.namespace, ref.name, exc, exc_info=first)
+        outcome = _retry_later(ref, current, "OperatorError", f"{type(exc).__name__}: {exc}; retrying")
     if not outcome.storage_trouble:
         _storage_failures.pop(key, None)
+        _recovered(ref, current, outcome)
     return outcome
+
+
+def _recovered(ref: ResourceRef, current: ResearchStatus, outcome: Outcome) -> None:
+    """A transient condition that no longer holds is replaced at once (if this tick's patch does not
+    already replace it) and an Event says so."""
+    old = next((c for c in current.conditions if c.type == "Succeeded"), None)
+    if old is None or old.reason not in TRANSIENT or old.observed_generation != ref.generation:
+        return
+    if outcome.status is None or "conditions" not in outcome.status:
+        reason = "Queued" if current.phase == Phase.QUEUED else "Running"
+        conditions = _conditions(current.phase, reason, f"Job {current.job_name}", ref, current)
+        outcome.status = {**(outcome.status or {}), "conditions": [_dump(c) for c in conditions]}
+    outcome.events.append(Event("Normal", "Recovered", f"{old.reason} no longer holds"))
 
 
 def _start_generation(
@@ -111,7 +143,7 @@ def _start_generation(
     except ConfigError as exc:
         return _invalid(ref, current, str(exc))
     except StoreError as exc:
-        return _waiting_for_storage(ref, current, str(exc))
+        return _retry_later(ref, current, _reason(exc), str(exc))
 
     job_name = names.job_name(ref.kind, ref.name, ref.uid, ref.generation)
     events = []
@@ -133,7 +165,12 @@ def _start_generation(
         ]
         return outcome
     plan = planned.job_plan(job_name)
-    created = cluster.ensure_job(jobs.indexed_job(plan))
+    try:
+        created = cluster.ensure_job(jobs.indexed_job(plan))
+    except Exception as exc:
+        if getattr(exc, "status", None) not in JOB_REJECTED:
+            raise
+        return _invalid(ref, current, f"the API server rejected the Job: {exc}")
     events.append(
         Event(
             "Normal",
@@ -142,8 +179,10 @@ def _start_generation(
             f"{plan.completions} pods of {plan.runs_per_pod} runs, {plan.max_workers} at once",
         )
     )
-    if created:
-        events.append(Event("Normal", "JobCreated", f"Job {job_name}"))
+    # posted whenever this patch first records the Job, so a restart between creating the Job and
+    # patching status does not lose it (Kubernetes folds a repeat into the same Event's count)
+    note = "" if created else " (created earlier)"
+    events.append(Event("Normal", "JobCreated", f"Job {job_name}{note}"))
     queue = plan.runner.queue_name
     phase, reason, message = (
         (Phase.QUEUED, "Queued", _queued_message(job_name, queue))
@@ -172,7 +211,7 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
         planned = plan_resource(ref, spec, cluster, replan=False)
         progress = planned.progress()
     except (ConfigError, StoreError) as exc:
-        return _waiting_for_storage(ref, current, str(exc))
+        return _retry_later(ref, current, _reason(exc), str(exc))
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
@@ -183,6 +222,12 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
     running = job.active
     if not job.finished and job.suspended != (current.phase == Phase.QUEUED):
         return Outcome(*_admission(ref, current, planned, job))
+    if not job.finished and not running and progress.done < planned.total:
+        failure = cluster.pod_creation_failure(ref.namespace, current.job_name)
+        if failure:  # e.g. a runner.serviceAccountName that does not exist: say so within seconds
+            return _retry_later(
+                ref, current, "PodsNotCreated", f"Job {current.job_name} cannot create pods: {failure}"
+            )
     if not job.finished and progress.done < planned.total:
         key, clock = (ref.uid, ref.generation), time.monotonic()
         if clock - _progress_patched.get(key, -PROGRESS_EVERY) < PROGRESS_EVERY:
@@ -205,7 +250,7 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
     try:
         result: Aggregate = aggregate(planned)
     except StoreError as exc:
-        return _waiting_for_storage(ref, current, str(exc))
+        return _retry_later(ref, current, _reason(exc), str(exc))
     took = time.monotonic() - started
     forget(planned)
     _progress_patched.pop((ref.uid, ref.generation), None)
@@ -265,17 +310,32 @@ def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome
     return Outcome(status_patch(new), [Event("Warning", "InvalidSpec", message[:1024])])
 
 
-def _waiting_for_storage(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
-    """Storage trouble is not the spec's fault: keep state, say why, and try again after a backoff."""
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "reason", "StorageUnavailable")
+
+
+def _retry_later(ref: ResourceRef, current: ResearchStatus, reason: str, message: str) -> Outcome:
+    """Trouble that is not the spec's fault (storage, credentials not opted in, market data not uploaded,
+    pods the Job cannot create, the API server): keep state, say why, try again after a back-off."""
     key = (ref.uid, ref.generation)
     failures = _storage_failures.get(key, (0, 0.0))[0] + 1
     delay = STORAGE_BACKOFF[min(failures, len(STORAGE_BACKOFF)) - 1]
     _storage_failures[key] = (failures, time.monotonic() + delay)
-    conditions = _conditions(current.phase, "StorageUnavailable", message, ref, current)
-    if current.conditions and current.conditions[0].message == conditions[0].message:
+    conditions = _conditions(current.phase, reason, message, ref, current)
+    if current.conditions and (current.conditions[0].reason, current.conditions[0].message) == (
+        reason,
+        conditions[0].message,
+    ):
         return Outcome(storage_trouble=True)
-    patch = {"conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions]}
-    return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])], storage_trouble=True)
+    return Outcome(
+        {"conditions": [_dump(c) for c in conditions]},
+        [Event("Warning", reason, message[:1024])],
+        storage_trouble=True,
+    )
+
+
+def _dump(condition: Condition) -> dict[str, Any]:
+    return condition.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _admission(

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from s1mple.kube import jobs
+from s1mple.kube import credentials, jobs
 from s1mple.kube.names import resource_prefix
 from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
 from s1mple.kube.spec import OperationSource
@@ -44,7 +44,6 @@ from s1mple_engine.config import (
     load_operation,
     parse_model,
     resolve_operation,
-    resolve_path,
 )
 from s1mple_engine.runs import RESULTS_PREFIX, PartLine, gc_paused, read_part_lines
 from s1mple_engine.store import S3Store, Store, StoreError
@@ -62,6 +61,35 @@ class ResourceRef:
 def config_root() -> Path:
     """Where paths inside the image resolve (the operator and runner images ship config/ under it)."""
     return Path(os.environ.get("S1MPLE_CONFIG_ROOT", os.getcwd()))
+
+
+def confined(value: str, field: str, root: Path) -> Path:
+    """A path a resource names, inside the image's config root: absolute paths and '..' are refused
+    before the file system is asked anything, so nothing about files outside reaches status."""
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    parts = Path(value).parts
+    if not value.strip() or Path(value).is_absolute() or ".." in parts:
+        raise ConfigError(
+            f"{field}: {value!r} must be a relative path inside the runner image's config root "
+            "(no leading '/', no '..'), e.g. config/operations/ma_crossover.yaml"
+        )
+    path = root / value
+    if not path.is_file():
+        raise ConfigError(
+            f"{field}: {value!r} is not a file in the image (paths are relative to its config root)"
+        )
+    return path
+
+
+def confine_operation(op: Operation, field: str, root: Path) -> None:
+    """Blueprint links and the market-data path of a resource-supplied operation stay inside ``root``."""
+    for i, link in enumerate(op.strategy_links):
+        if isinstance(link.blueprint, str):
+            confined(link.blueprint, f"{field}.strategyLinks.{i}.blueprint", root)
+    data = op.market_data.path
+    if not data.startswith(("sample:", "s3://")):
+        confined(data, f"{field}.marketData.path", root)
 
 
 def parse_spec(ref: ResourceRef, spec: dict[str, Any]) -> OptimizationSpec | VariantTestSpec:
@@ -86,6 +114,7 @@ def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, c
     source = spec.operation or OperationSource(path=spec.base_operation)
     where = f"{ref.kind} {ref.namespace}/{ref.name} spec.operation"
     if source.inline is not None:
+        confine_operation(source.inline, "operation.inline", root)
         op = resolve_operation(source.inline, base_dir=root)
     elif source.config_map_ref is not None:
         cm = source.config_map_ref
@@ -95,43 +124,68 @@ def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, c
             raise ConfigError(
                 f"configMapRef: cannot read ConfigMap {cm.name!r} key {cm.key!r}: {exc}", where
             ) from None
+        # what the ConfigMap holds is never echoed (the resource's author may not be able to read it):
+        # positions and counts only
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"configMapRef {cm.name}/{cm.key}: invalid YAML: {exc}", where) from None
-        op = resolve_operation(parse_model(data, Operation, root="operation", source=where), base_dir=root)
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError(f"configMapRef {cm.name}/{cm.key}: invalid YAML{at}", where) from None
+        try:
+            parsed = parse_model(data, Operation, root="operation", source=where)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"configMapRef {cm.name}/{cm.key}: not a valid operation ({len(exc.problems)} problem(s)); "
+                "check it where you can read it with `s1mple plan`",
+                where,
+            ) from None
+        confine_operation(parsed, f"configMapRef {cm.name}/{cm.key}: operation", root)
+        op = resolve_operation(parsed, base_dir=root)
     else:
-        path = resolve_path(str(source.path), root)
-        if not path.exists():
-            raise ConfigError(f"operation path {source.path!r} not found in the image (under {root})", where)
-        op = load_operation(path)
+        field = "baseOperation" if spec.operation is None else "operation.path"
+        op = load_operation(confined(str(source.path), field, root))
+    if spec.market_data and not spec.market_data.startswith(("sample:", "s3://")):
+        confined(spec.market_data, "marketData", root)
     return with_market_data(op, spec.market_data, "spec.marketData", base_dir=root)
 
 
 def open_resource_store(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Store:
     """The resource's folder in its storage, with the credentials of the Secret it names."""
     import boto3
+    from botocore import UNSIGNED
     from botocore.config import Config
 
     storage = spec.storage
     bucket, _, prefix = storage.uri[len("s3://") :].partition("/")
+    own_endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = storage.endpoint or own_endpoint
+    # without a Secret, the operator's own credentials go only to its own endpoint: elsewhere, unsigned
+    foreign = storage.endpoint is not None and not (
+        own_endpoint and credentials.same_endpoint(storage.endpoint, own_endpoint)
+    )
     kwargs: dict[str, Any] = {
-        "endpoint_url": storage.endpoint or os.environ.get("AWS_ENDPOINT_URL"),
+        "endpoint_url": endpoint,
         "region_name": storage.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "config": Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}),
+        "config": Config(
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 3},
+            signature_version=UNSIGNED if foreign and storage.credentials_secret_ref is None else None,
+        ),
     }
     ref_ = storage.credentials_secret_ref
     if ref_ is not None:
         try:
-            creds = cluster.read_secret_keys(
-                ref.namespace, ref_.name, (ref_.access_key_id_key, ref_.secret_access_key_key)
-            )
+            secret = cluster.read_secret(ref.namespace, ref_.name)
         except Exception as exc:
             raise StoreError(
                 f"storage.credentialsSecretRef: cannot read Secret {ref_.name!r}: {exc}"
             ) from None
-        kwargs["aws_access_key_id"] = creds[ref_.access_key_id_key]
-        kwargs["aws_secret_access_key"] = creds[ref_.secret_access_key_key]
+        # opted in, and bound to this endpoint: checked before any request is signed with it
+        key_id, secret_key = credentials.usable_credentials(secret, ref_.name, storage.endpoint)
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = key_id, secret_key
+        kwargs["endpoint_url"] = storage.endpoint
     client = boto3.client("s3", **kwargs)
     full_prefix = "/".join(
         p for p in (prefix.strip("/"), resource_prefix(ref.namespace, ref.kind, ref.name)) if p
@@ -307,6 +361,7 @@ def plan_resource(
     if not replan and (ref.uid, ref.generation) in _FOLLOWED:
         return _FOLLOWED[(ref.uid, ref.generation)]  # a generation's spec cannot change: plan once
     model = parse_spec(ref, spec)
+    credentials.check_runner_image(model)
     op = base_operation(ref, model, cluster)
     plan = make_plan(model, op)
     store = open_resource_store(ref, model, cluster)
@@ -318,9 +373,38 @@ def plan_resource(
         return followed
     sweep = Sweep(plan, store=store, progress=False, warm=False, validator=True)
     sweep.prepare()  # probes the store, validates every distinct worker configuration
+    check_market_data(op, store)  # before any Job: a missing object is named now, not by failing pods
     planned = store_plan(PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[]))
     _RUN_IDS[(store.uri, plan.plan_id)] = planned.run_ids
     return planned
+
+
+class MarketDataMissing(StoreError):
+    """The market data the runs read is not in storage (yet): retried with back-off until uploaded."""
+
+    reason = "MarketDataMissing"
+
+
+def check_market_data(op: Operation, store: Store) -> None:
+    """An ``s3://`` market-data object exists, read with the resource's client (same endpoint and
+    credentials as its pods)."""
+    uri = op.market_data.path
+    if not uri.startswith("s3://") or not isinstance(store, S3Store):
+        return
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    try:
+        found = bool(key) and S3Store(
+            bucket, "", endpoint_url=store.endpoint_url, client=store.client
+        ).exists(key)
+    except StoreError as exc:
+        if "NoSuchBucket" not in str(exc):
+            raise
+        found = False
+    if not found:
+        raise MarketDataMissing(
+            f"marketData: {uri} does not exist at {store.endpoint_url or 'the AWS default endpoint'} "
+            f"(bucket {bucket!r}, key {key!r}); upload it there or fix the URI"
+        )
 
 
 def stored_layout(store: Store, plan_id: str) -> Layout:

@@ -16,7 +16,7 @@ from s1mple.kube.names import GROUP, VERSION
 from s1mple.kube.schema import structural_schema
 from s1mple.kube.spec import ClusterFields
 from s1mple.kube.status import ResearchStatus
-from s1mple.meta.models import OptimizationConfig, ParallelConfig, VariantConfig
+from s1mple.meta.models import DEFAULT_MAX_COMBINATIONS, OptimizationConfig, ParallelConfig, VariantConfig
 
 
 class ClusterParallelConfig(ParallelConfig):
@@ -41,7 +41,8 @@ class ClusterParallelConfig(ParallelConfig):
 
 
 class _ClusterResearch(ClusterFields):
-    name: str | None = Field(default=None, max_length=200, description="default: metadata.name")
+    # as long as a metadata.name may be (253): the default must pass
+    name: str | None = Field(default=None, max_length=253, description="default: metadata.name")
     base_operation: str | None = Field(
         default=None, description="operation YAML path inside the runner image (or use operation)"
     )
@@ -56,8 +57,21 @@ class _ClusterResearch(ClusterFields):
         return self
 
 
+#: The most runs one Optimization may plan on a cluster: the operator keeps every run_id and stored record
+#: of a generation (~1 KB a run), and one resource must not take it down for the others (a 100,000-run
+#: Optimization peaks at ~371 MB; the Deployment's limit is 1 GiB).  Larger sweeps: split them, or sample.
+CLUSTER_MAX_COMBINATIONS = 200_000
+
+
 class OptimizationSpec(_ClusterResearch, OptimizationConfig):
     """spec of an Optimization: the design's optimization_config plus where and how to run it."""
+
+    max_combinations: int = Field(
+        default=DEFAULT_MAX_COMBINATIONS,
+        ge=1,
+        le=CLUSTER_MAX_COMBINATIONS,
+        description=f"refuse a grid larger than this (at most {CLUSTER_MAX_COMBINATIONS:,} on a cluster)",
+    )
 
 
 class VariantTestSpec(_ClusterResearch, VariantConfig):

@@ -7,7 +7,7 @@ These models are composed with the local optimization/variant configs into the C
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,8 +25,14 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 ANNOTATIONS_BYTES = 256 * 1024  # the API server's limit on all annotations of one object
 
 
-def metadata_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid label/annotation key (``[prefix/]name``), or None when it is."""
+#: A non-negative Kubernetes quantity (``500m``, ``1.5``, ``2Gi``, ``1e3``): the API server's own syntax
+#: would let ``-1`` through to a Job it then rejects.
+QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
+Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=64)]
+
+
+def key_syntax_problem(key: str) -> str | None:
+    """Why ``key`` is not a syntactically valid label/annotation key (``[prefix/]name``), or None."""
     prefix, _, name = key.rpartition("/")
     if not _NAME_PART.match(name) or len(name) > 63:
         return (
@@ -35,6 +41,15 @@ def metadata_key_problem(key: str) -> str | None:
         )
     if "/" in key and (not _SUBDOMAIN.match(prefix) or len(prefix) > 253):
         return f"key {key!r}: the prefix must be a lowercase DNS subdomain (e.g. example.com/)"
+    return None
+
+
+def metadata_key_problem(key: str) -> str | None:
+    """Why ``key`` may not be a label/annotation key set through ``runner`` (bad syntax, or a key the
+    operator or the Job controller owns), or None when it may."""
+    problem = key_syntax_problem(key)
+    if problem:
+        return problem
     if key == KUEUE_QUEUE_LABEL:
         return f"key {key!r} is set from runner.queueName: set that instead"
     if key.startswith(RESERVED_PREFIXES):
@@ -67,13 +82,11 @@ class OperationSource(SpecModel):
 
 
 class CredentialsSecretRef(SpecModel):
-    """A Secret with the S3 credentials; key names default to the ones boto3 reads."""
+    """A Secret with the S3 credentials, opted in for s1mple (label s1mple.io/storage-credentials=true,
+    keys AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, annotation s1mple.io/storage-endpoint; see
+    docs/security.md)."""
 
     name: str = Field(pattern=_K8S_NAME, max_length=253, description="the Secret, in the same namespace")
-    access_key_id_key: str = Field(default="AWS_ACCESS_KEY_ID", description="key of the access key id")
-    secret_access_key_key: str = Field(
-        default="AWS_SECRET_ACCESS_KEY", description="key of the secret access key"
-    )
 
 
 class StorageSpec(SpecModel):
@@ -84,14 +97,30 @@ class StorageSpec(SpecModel):
         max_length=512,
         description="s3://bucket/prefix under which each resource gets its own folder",
     )
-    endpoint: str | None = Field(default=None, description="S3 endpoint URL, e.g. http://minio.minio:9000")
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        max_length=512,
+        description="S3 endpoint URL, e.g. http://minio.minio:9000 (must match the Secret's "
+        "s1mple.io/storage-endpoint annotation)",
+    )
     region: str | None = Field(default=None, description="S3 region (default us-east-1)")
     credentials_secret_ref: CredentialsSecretRef | None = Field(
-        default=None, description="the Secret with the S3 credentials (default: the pods' environment)"
+        default=None,
+        description="the Secret with the S3 credentials, opted in for s1mple "
+        "(default: the pods' environment)",
     )
     cleanup: bool = Field(
         default=False, description="delete this resource's artefacts from storage when it is deleted"
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _plain_prefix(cls, uri: str) -> str:
+        segments = uri[len("s3://") :].split("/")[1:]
+        if any(s in (".", "..") for s in segments):
+            raise ValueError("'.' and '..' are not allowed in the prefix; name the folder itself")
+        return uri
 
 
 class Toleration(SpecModel):
@@ -109,14 +138,24 @@ class Toleration(SpecModel):
         default=None, description="how long a NoExecute taint is tolerated"
     )
 
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("operator Exists matches any value: drop value (or use operator Equal)")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists")
+        return self
+
 
 class Resources(SpecModel):
     """The runner container's resources, as in a pod spec."""
 
-    requests: dict[str, str] = Field(
+    requests: dict[str, Quantity] = Field(
         default_factory=lambda: {"cpu": "500m", "memory": "512Mi"}, description="e.g. cpu: 500m"
     )
-    limits: dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi"}, description="e.g. memory: 1Gi")
+    limits: dict[str, Quantity] = Field(
+        default_factory=lambda: {"memory": "1Gi"}, description="e.g. memory: 1Gi"
+    )
 
 
 class Affinity(SpecModel):
@@ -136,7 +175,13 @@ class LocalObjectReference(SpecModel):
 class RunnerSpec(SpecModel):
     """The backtest container: image and where/how its pods run."""
 
-    image: str = Field(default=DEFAULT_RUNNER_IMAGE, max_length=512, description="the runner image")
+    image: str = Field(
+        default=DEFAULT_RUNNER_IMAGE,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[^\s]+$",
+        description="the runner image",
+    )
     image_pull_policy: str | None = Field(
         default=None, pattern="^(Always|IfNotPresent|Never)$", description="Always, IfNotPresent or Never"
     )
@@ -191,6 +236,19 @@ class RunnerSpec(SpecModel):
         if problems:
             raise ValueError("; ".join(problems))
         return annotations
+
+    @field_validator("node_selector")
+    @classmethod
+    def _labels(cls, selector: dict[str, str]) -> dict[str, str]:
+        for key, value in selector.items():
+            problem = key_syntax_problem(key)
+            if problem:
+                raise ValueError(f"nodeSelector {problem}")
+            if len(value) > 63 or not _LABEL_VALUE.match(value):
+                raise ValueError(
+                    f"nodeSelector[{key!r}]: a label value is at most 63 characters of [-_.A-Za-z0-9]"
+                )
+        return selector
 
 
 class ClusterFields(SpecModel):

@@ -20,6 +20,8 @@ from .expr import Constraint
 
 #: The largest sub-grid a set of constrained params may span (it is enumerated once, vectorised).
 MAX_CONSTRAINED_SUBGRID = 20_000_000
+#: Points of a constrained sub-grid evaluated at once.
+SUBGRID_BLOCK = 1 << 18
 
 
 def fmt_value(v: Any) -> str:
@@ -107,16 +109,19 @@ class ComponentDim(Dimension):
                 f"the constrained parameters {refs} span {grid:,} combinations, more than "
                 f"{MAX_CONSTRAINED_SUBGRID:,} can be checked; narrow their ranges"
             )
-        env = {}
-        for axis, m in enumerate(members):
-            arr = _as_array(m)
-            shape = [1] * len(members)
-            shape[axis] = m.size
-            env[m.ref] = arr.reshape(shape)
-        mask = np.ones(sizes, dtype=bool)
-        for c in constraints:
-            mask &= np.broadcast_to(np.asarray(c.evaluate(env), dtype=bool), sizes)
-        feasible = np.flatnonzero(mask.ravel()).astype(np.int64)
+        # in blocks of the flat sub-grid: memory is a block's worth of values, not the whole grid's
+        # (a 20-million-point grid evaluated at once took ~65 MB per intermediate array)
+        arrays = [_as_array(m) for m in members]
+        parts = []
+        for start in range(0, grid, SUBGRID_BLOCK):
+            flat = np.arange(start, min(grid, start + SUBGRID_BLOCK), dtype=np.int64)
+            digits = np.unravel_index(flat, sizes)  # C order: the last member varies fastest
+            env = {m.ref: arr[d] for m, arr, d in zip(members, arrays, digits, strict=True)}
+            mask = np.ones(flat.size, dtype=bool)
+            for c in constraints:
+                mask &= np.broadcast_to(np.asarray(c.evaluate(env), dtype=bool), flat.shape)
+            parts.append(flat[mask])
+        feasible = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
         name = " & ".join(m.ref for m in members)
         return cls(
             name=name,
