@@ -3,14 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench cluster-build system
+.PHONY: demo test venv lint bench cluster-build system images
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml runner-image/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check pip==25.3
-	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[operator,test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ./runner-image -e '.[operator,test]'
 	touch $@
 
 # The embedded default: one backtest, a 640-run sweep and a variant race, on the shipped sample data.
@@ -27,7 +27,12 @@ cluster-build:
 system:
 	tests/system/install
 
-test: venv system cluster-build
+# s1mple-operator and s1mple-runner from their Dockerfiles: buildah on a Debian base made by mmdebstrap,
+# no daemon, no registry; OCI archives cached by content under ~/.cache/s1mple/images (instant when built).
+images: system
+	tests/cluster/images
+
+test: venv system cluster-build images
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 	$(PY) -m pytest tests

@@ -59,6 +59,12 @@ CONTROLLERS = [
 ]
 
 
+# Images that run as processes of this venv (process mode: the tests' own scripts, no image to build);
+# every other image runs from its OCI archive in images/index.json (tests/cluster/images), or waits in
+# ErrImagePull. Tests add patterns with kube_cluster.node_agent.set_image_map (merged with these).
+PROCESS_IMAGES = {"s1mple-test:*": ""}
+
+
 class ClusterError(RuntimeError):
     pass
 
@@ -80,6 +86,18 @@ def binaries() -> dict[str, Path]:
         "kubectl": kbin / "kubectl",
         "minio": cache_dir() / "bin" / f"minio-{MINIO_VERSION}" / "minio",
     }
+
+
+def version() -> str:
+    """s1mple's version (pyproject.toml): the tag of the images tests/cluster/images builds."""
+    import tomllib
+
+    return tomllib.loads((HERE.parents[1] / "pyproject.toml").read_text())["project"]["version"]
+
+
+def image_index() -> Path:
+    """reference -> OCI archive of the images tests/cluster/images built (the node agent's image store)."""
+    return cache_dir() / "images" / "index.json"
 
 
 def missing_binaries() -> list[str]:
@@ -492,7 +510,7 @@ class Cluster:
             self.kubeconfig.write_text(json.dumps(_kubeconfig(self.api_url, self.pki), indent=2))
             self.kubeconfig.chmod(0o600)
             if not self.image_map_path.exists():
-                self.image_map_path.write_text("{}\n")
+                self.image_map_path.write_text(json.dumps(PROCESS_IMAGES) + "\n")
             self._save()
 
             self._spawn(
@@ -609,6 +627,8 @@ class Cluster:
                     f"--pod-log-dir={self.pod_log_dir}",
                     f"--pod-dir={self.dir / 'pods'}",
                     f"--image-map={self.image_map_path}",
+                    f"--images={image_index()}",
+                    f"--rootfs-dir={cache_dir() / 'rootfs'}",
                     f"--kubelet-version={K8S_VERSION}",
                 ],
             )

@@ -93,9 +93,10 @@ class NodeAgentHandle:
             return None
 
     def set_image_map(self, mapping: dict) -> None:
-        """Image pattern -> PATH prefix (or {path, command, env, workingDir}); read per pod."""
+        """Process-mode images: pattern -> PATH prefix (or {path, command, env, workingDir}), added to
+        the cluster's defaults (PROCESS_IMAGES); read per pod."""
         tmp = self.image_map_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(mapping, indent=2))
+        tmp.write_text(json.dumps({**_cluster.PROCESS_IMAGES, **mapping}, indent=2))
         tmp.replace(self.image_map_path)
 
 
@@ -155,6 +156,24 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
         yield KubeCluster(c)
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def built_images() -> dict[str, str]:
+    """reference -> OCI archive of s1mple-operator and s1mple-runner (tests/cluster/images, run by
+    `make test`); the node agent runs pods of these images from their filesystem."""
+    try:
+        index = json.loads(_cluster.image_index().read_text())
+    except (OSError, ValueError):
+        index = {}
+    wanted = [f"ghcr.io/s1mple/{name}:{_cluster.version()}" for name in ("s1mple-operator", "s1mple-runner")]
+    missing = [ref for ref in wanted if not Path(index.get(ref, "/nonexistent")).exists()]
+    if missing:
+        msg = f"images not built, run tests/cluster/images (missing: {', '.join(missing)})"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return {ref: index[ref] for ref in wanted}
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,11 @@ from pathlib import Path
 
 import requests
 
+try:  # run as a script (tests/cluster on sys.path) or imported as tests.cluster.node_agent
+    import oci
+except ImportError:  # pragma: no cover
+    from tests.cluster import oci
+
 log = logging.getLogger("node-agent")
 
 TERMINAL = ("Succeeded", "Failed")
@@ -199,8 +204,10 @@ class NodeAgent:
         cpu: str | None = None,
         memory: str | None = None,
         max_pods: int = 250,
+        images: oci.ImageStore | None = None,
     ):
         self.kube = kube
+        self.images = images  # None: every image runs in process mode (the agent's old behaviour)
         self.node_name = node_name
         self.pod_log_dir = Path(pod_log_dir)
         self.pod_dir = Path(pod_dir)
@@ -352,11 +359,12 @@ class NodeAgent:
             log.warning("bad image map %s: %s", src, e)
             return {}
 
-    def image_entry(self, image: str) -> dict:
+    def image_entry(self, image: str) -> dict | None:
+        """The image map's entry for a process-mode image; None: the image runs from the image store."""
         for pattern, v in self.image_map().items():
             if fnmatch.fnmatchcase(image or "", pattern):
                 return {"path": v} if isinstance(v, str) else dict(v)
-        return {}
+        return None if self.images is not None else {}
 
     # ------------------------------------------------------------- pod events
     def run(self) -> None:
@@ -543,13 +551,15 @@ class Container:
         self.last_state: dict = {}
         self.started_at: str | None = None
         self.exit_code: int | None = None
+        self.exited = False  # terminated (or failed to start) and not yet handled by the restart policy
+        self.image_id = ""  # the manifest digest of the image it runs (image mode)
 
     def status(self) -> dict:
         running = "running" in self.state
         return {
             "name": self.name,
             "image": self.spec.get("image", ""),
-            "imageID": "",
+            "imageID": self.image_id,
             "containerID": f"local://{self.proc.pid}" if self.proc else "",
             "state": self.state,
             "lastState": self.last_state,
@@ -716,7 +726,8 @@ class PodRunner(threading.Thread):
         n = math.ceil(parse_quantity(val) / divisor)
         return str(max(1, n) if name == "cpu" else n)
 
-    def build_env(self, c: dict, entry: dict) -> dict[str, str]:
+    def spec_env(self, c: dict) -> dict[str, str]:
+        """The container's env and envFrom as the pod spec gives them (may raise ConfigError)."""
         self.secrets.clear()
         self.configmaps.clear()
         env: dict[str, str] = {}
@@ -751,6 +762,11 @@ class PodRunner(threading.Thread):
                     env[name] = v
             elif "resourceFieldRef" in vf:
                 env[name] = self._resource_ref(c, vf["resourceFieldRef"])
+        return env
+
+    def build_env(self, c: dict, entry: dict) -> dict[str, str]:
+        """Process mode: the spec's env over this venv's PATH, a per-pod HOME and the image map's env."""
+        env = self.spec_env(c)
         base = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
         base.setdefault("LANG", "C.UTF-8")
         path = self.agent.base_path
@@ -761,26 +777,145 @@ class PodRunner(threading.Thread):
         base.update(env)
         return base
 
-    # ------------------------------------------------------------ processes
-    def launch(self, c: Container) -> None:
-        """Start c's process; on failure c ends terminated with StartError."""
+    # ------------------------------------------------------------ container start
+    def container_start(self, c: Container) -> tuple[list[str], dict[str, str], str]:
+        """(argv, env, cwd) of the host process that runs container c.
+
+        Process mode (the image matches the image map, or the agent has no image store): argv runs
+        as-is with this venv first on PATH. Image mode: the image is unpacked from the store and argv
+        runs inside its filesystem (oci.sandbox_argv) with Kubernetes' rules for the image's
+        Entrypoint/Cmd/Env/WorkingDir/User, the pod's securityContext and its volumes.
+        Raises ConfigError (CreateContainerConfigError), oci.ImagePullError, OSError (StartError)."""
         spec = c.spec
         entry = self.agent.image_entry(spec.get("image", ""))
-        env = self.build_env(spec, entry)  # may raise ConfigError
-        command = list(spec.get("command") or entry.get("command") or [])
-        args = list(spec.get("args") or ([] if spec.get("command") else entry.get("args") or []))
-        argv = [expand(a, env) for a in command + args]
-        cwd = spec.get("workingDir") or entry.get("workingDir") or str(self.home)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        logpath = self.log_dir / f"{c.name}.log"
-        started = now()
-        try:
+        if entry is not None:
+            env = self.build_env(spec, entry)
+            command = list(spec.get("command") or entry.get("command") or [])
+            args = list(spec.get("args") or ([] if spec.get("command") else entry.get("args") or []))
+            argv = [expand(a, env) for a in command + args]
+            cwd = spec.get("workingDir") or entry.get("workingDir") or str(self.home)
             if not argv:
                 raise OSError(
                     f"container {c.name} has no command and its image {spec.get('image')!r} "
                     "has no entrypoint in the image map"
                 )
             Path(cwd).mkdir(parents=True, exist_ok=True)
+            return argv, env, cwd
+        image = self.agent.images.get(spec.get("image", ""))
+        c.image_id = image.digest
+        env = {**image.env, **self.service_env(), "HOSTNAME": self.pod_name, **self.spec_env(spec)}
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        if spec.get("command"):
+            command, args = spec["command"], spec.get("args") or []
+        else:
+            command, args = image.entrypoint, spec.get("args") or image.cmd
+        argv = [expand(a, env) for a in [*command, *args]]
+        if not argv:
+            raise OSError(f"container {c.name}: no command and image {image.reference} has no entrypoint")
+        ctx = {**(self.pod["spec"].get("securityContext") or {}), **(spec.get("securityContext") or {})}
+        uid, gid = oci.user_ids(image, ctx.get("runAsUser"), ctx.get("runAsGroup"))
+        if ctx.get("runAsNonRoot") and uid == 0:
+            raise ConfigError(f"container {c.name} has runAsNonRoot and image will run as root")
+        argv = oci.sandbox_argv(
+            image,
+            argv,
+            container_dir=self.home / "containers" / f"{c.name}-{c.restarts}",
+            mounts=self.mounts(spec),
+            uid=uid,
+            gid=gid,
+            read_only_root=bool(ctx.get("readOnlyRootFilesystem")),
+            working_dir=spec.get("workingDir") or image.working_dir or "/",
+            hostname=self.pod_name[:63],
+        )
+        return argv, env, str(self.home)
+
+    def service_env(self) -> dict[str, str]:
+        """KUBERNETES_SERVICE_HOST/PORT: the apiserver, reached on the host's loopback like everything."""
+        host, _, port = self.kube.server.split("://", 1)[-1].partition(":")
+        return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port or "443"}
+
+    def mounts(self, spec: dict) -> list[oci.Mount]:
+        """The container's volumeMounts over the pod's volumes, written out under the pod's dir."""
+        volumes = {v["name"]: v for v in self.pod["spec"].get("volumes") or []}
+        out = []
+        for vm in spec.get("volumeMounts") or []:
+            vol = volumes.get(vm["name"])
+            if vol is None:
+                raise OSError(f"volumeMount {vm['name']!r}: no such volume in the pod")
+            src = self.volume_dir(vol)
+            if vm.get("subPath"):
+                src = src / vm["subPath"]
+                src.mkdir(parents=True, exist_ok=True)
+            out.append(oci.Mount(src, vm["mountPath"], bool(vm.get("readOnly"))))
+        return out
+
+    def volume_dir(self, vol: dict) -> Path:
+        """emptyDir (kept across restarts), or the files of projected/secret/configMap/downwardAPI."""
+        d = self.home / "volumes" / vol["name"]
+        if "emptyDir" in vol:
+            if not d.exists():
+                d.mkdir(parents=True)
+                d.chmod(0o777)  # like the kubelet's: writable by whatever uid the containers run as
+            return d
+        kinds = ("projected", "secret", "configMap", "downwardAPI")
+        kind = next((k for k in kinds if k in vol), None)
+        if kind is None:
+            raise OSError(f"volume {vol['name']!r}: type {sorted(vol)} is not supported by the node agent")
+        sources = vol["projected"].get("sources") or [] if kind == "projected" else [{kind: vol[kind]}]
+        files: dict[str, str] = {}
+        for src in sources:
+            files.update(self.projection(src))
+        d.mkdir(parents=True, exist_ok=True)
+        for rel, text in files.items():
+            f = d / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+            f.chmod(0o644)
+        return d
+
+    def projection(self, src: dict) -> dict[str, str]:
+        """The files one volume source projects (path -> content)."""
+        if "serviceAccountToken" in src:
+            sat = src["serviceAccountToken"]
+            req = {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {
+                    "audiences": [sat["audience"]] if sat.get("audience") else [],
+                    "expirationSeconds": int(sat.get("expirationSeconds") or 3607),
+                    "boundObjectRef": {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": self.pod_name,
+                        "uid": self.uid,
+                    },
+                },
+            }
+            sa = self.pod["spec"].get("serviceAccountName") or "default"
+            tr = self.kube.post(f"/api/v1/namespaces/{self.ns}/serviceaccounts/{sa}/token", req)
+            return {sat.get("path", "token"): tr["status"]["token"]}
+        if "downwardAPI" in src:
+            items = src["downwardAPI"]["items"]
+            return {i["path"]: self._field_ref(i["fieldRef"]["fieldPath"]) for i in items}
+        kind, key = ("secrets", "secret") if "secret" in src else ("configmaps", "configMap")
+        ref = src[key]
+        name = ref.get("name") or ref.get("secretName", "")
+        data = self._data(kind, name)
+        if data is None:
+            if ref.get("optional"):
+                return {}
+            raise ConfigError(f'{kind[:-1]} "{name}" not found')
+        items = ref.get("items") or [{"key": k, "path": k} for k in data]
+        return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
+
+    # ------------------------------------------------------------ processes
+    def launch(self, c: Container) -> None:
+        """Start c's process; on failure c ends terminated with StartError."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        logpath = self.log_dir / f"{c.name}.log"
+        started = now()
+        try:
+            argv, env, cwd = self.container_start(c)  # may raise ConfigError or ImagePullError
             with open(logpath, "ab") as logf:
                 c.proc = subprocess.Popen(
                     argv,
@@ -792,11 +927,12 @@ class PodRunner(threading.Thread):
                     start_new_session=True,
                     preexec_fn=_pdeathsig,  # noqa: PLW1509
                 )
-        except OSError as e:
+        except (OSError, ValueError) as e:
             with open(logpath, "a") as f:
                 f.write(f"s1mple node agent: failed to start container {c.name}: {e}\n")
             c.proc = None
             c.exit_code = 128
+            c.exited = True
             c.state = {
                 "terminated": {
                     "exitCode": 128,
@@ -830,6 +966,7 @@ class PodRunner(threading.Thread):
             return False
         code = rc if rc >= 0 else 128 - rc
         c.exit_code = code
+        c.exited = True
         c.state = {
             "terminated": {
                 "exitCode": code,
@@ -903,6 +1040,7 @@ class PodRunner(threading.Thread):
         while True:
             if self.deleted or self.agent.stop_event.is_set():
                 return False
+            pause = 1.0
             try:
                 self.launch(c)
                 return True
@@ -910,10 +1048,18 @@ class PodRunner(threading.Thread):
                 if c.state.get("waiting", {}).get("message") != str(e):
                     c.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
                     self.post_status()
-                self.wake.wait(1.0)
-                self.wake.clear()
-                if self.deadline_passed():
-                    return False
+            except oci.ImagePullError as e:
+                # like a kubelet: ErrImagePull once, then ImagePullBackOff while it stays missing
+                pulls = c.state.get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+                reason = "ImagePullBackOff" if pulls else "ErrImagePull"
+                if c.state.get("waiting", {}).get("reason") != reason:
+                    c.state = {"waiting": {"reason": reason, "message": str(e)}}
+                    self.post_status()
+                pause = 5.0 if pulls else 1.0
+            self.wake.wait(pause)
+            self.wake.clear()
+            if self.deadline_passed():
+                return False
 
     def _finish(self, phase: str, reason: str | None = None, message: str | None = None) -> None:
         self.phase, self.reason, self.message = phase, reason, message
@@ -997,7 +1143,10 @@ class PodRunner(threading.Thread):
         while True:
             changed = False
             for c in self.containers:
-                if "running" in c.state and self.collect(c):
+                if "running" in c.state:
+                    self.collect(c)
+                if c.exited:  # exited, or could not start (StartError): the restart policy decides
+                    c.exited = False
                     changed = True
                     ec = c.exit_code
                     if self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and ec != 0):
@@ -1057,6 +1206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", default=None)
     ap.add_argument("--memory", default=None)
     ap.add_argument("--max-pods", type=int, default=250)
+    ap.add_argument("--images", default=None, help="index.json of OCI archives (tests/cluster/images)")
+    ap.add_argument("--rootfs-dir", default=None, help="where images are unpacked, once per digest")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
     agent = NodeAgent(
@@ -1069,6 +1220,9 @@ def main(argv: list[str] | None = None) -> int:
         a.cpu,
         a.memory,
         a.max_pods,
+        oci.ImageStore(Path(a.images), Path(a.rootfs_dir or Path(a.images).parent / "rootfs"))
+        if a.images
+        else None,
     )
     done = threading.Event()
 

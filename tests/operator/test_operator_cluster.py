@@ -1,7 +1,9 @@
 """The operator against the real control plane and MinIO: apply a resource, get the local results.
 
-Every test runs the real `s1mple operator` (a subprocess, watching the test's namespace), the real Job
-controller, and pods executed by the node agent as `s1mple-runner` processes writing to MinIO.
+Every test runs the real `s1mple operator` (a subprocess, watching the test's namespace: these tests kill
+it, restart it or give it a team's plugin), the real Job controller, and runs in pods the node agent
+starts from the built runner image (one test maps a team's image to a process with its plugin). The
+operator as it ships, its Deployment from the operator image, is test_operator_image.py.
 """
 
 from __future__ import annotations

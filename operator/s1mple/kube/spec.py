@@ -7,13 +7,16 @@ These models are composed with the local optimization/variant configs into the C
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
 from s1mple_engine.config import Operation, SpecModel
 
-DEFAULT_RUNNER_IMAGE = "ghcr.io/s1mple/s1mple-runner:0.1.0"
+# The runner image of this release: tagged with the s1mple distribution's version (pyproject.toml), the
+# tag tests/cluster/images gives the image it builds.
+DEFAULT_RUNNER_IMAGE = f"ghcr.io/s1mple/s1mple-runner:{version('s1mple')}"
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 #: The Kueue label that names the LocalQueue a Job waits in (https://kueue.sigs.k8s.io).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
