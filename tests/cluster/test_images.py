@@ -67,7 +67,8 @@ def test_runner_distribution_has_no_operator_dependencies():
     engine = tomllib.loads((ROOT / "runner-image/pyproject.toml").read_text())["project"]
     names = {re.split(r"[=<>~!\[ ]", d, maxsplit=1)[0].lower() for d in engine["dependencies"]}
     assert not names & {"kopf", "optuna", "s1mple", "urllib3"}, names
-    copies = [ln for ln in (ROOT / "runner-image/Dockerfile").read_text().splitlines() if ln.startswith("COPY")]
+    dockerfile = (ROOT / "runner-image/Dockerfile").read_text().splitlines()
+    copies = [ln for ln in dockerfile if ln.startswith("COPY")]
     assert not [ln for ln in copies if "operator/" in ln or "pyproject.toml ./" in ln], copies
 
 
@@ -200,3 +201,50 @@ def test_restart_always_backs_off_instead_of_failing(kube_cluster, kube_api, kub
         assert pod["status"]["phase"] == "Running", pod["status"]
         cs = container_status(pod)
         assert cs["lastState"]["terminated"]["exitCode"] != 0
+
+
+def _layer(tmp_path: Path, name: str, entries: dict[str, str | None]) -> Path:
+    """A layer tarball: path -> file content, or None for a directory."""
+    import io
+    import tarfile
+
+    path = tmp_path / name
+    with tarfile.open(path, "w:gz") as tf:
+        for member, text in entries.items():
+            info = tarfile.TarInfo(member)
+            if text is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tf.addfile(info)
+            else:
+                data = text.encode()
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_layers_apply_in_order_with_whiteouts(tmp_path):
+    """A later layer's file replaces a lower one, `.wh.x` deletes x, `.wh..wh..opq` empties a directory,
+    and a member written through a symlink out of the root is refused."""
+    import tarfile
+
+    from tests.cluster import oci
+
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    lower = {"etc": None, "etc/a": "1", "etc/b": "1", "opt": None, "opt/old": "1", "app": None, "app/x": "1"}
+    upper = {"etc/a": "2", "etc/.wh.b": "", "opt/.wh..wh..opq": "", "opt/new": "2"}
+    for name, entries in (("l1.tar.gz", lower), ("l2.tar.gz", upper)):
+        with tarfile.open(_layer(tmp_path, name, entries)) as lt:
+            oci.apply_layer(lt, root)
+    assert (root / "etc/a").read_text() == "2"
+    assert not (root / "etc/b").exists()
+    assert sorted(p.name for p in (root / "opt").iterdir()) == ["new"]
+    assert (root / "app/x").read_text() == "1"
+    (root / "out").symlink_to(tmp_path)  # an absolute link: writing through it would leave the root
+    with tarfile.open(_layer(tmp_path, "l3.tar.gz", {"out/escaped": "x"})) as lt, pytest.raises(ValueError):
+        oci.apply_layer(lt, root)
+    assert not (tmp_path / "escaped").exists()
+    (root / "var").mkdir()
+    (root / "run").mkdir()
+    (root / "var/run").symlink_to("/run")
+    assert oci.resolve_in_root(root, "/var/run/secrets/x") == "/run/secrets/x"
