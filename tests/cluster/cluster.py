@@ -60,8 +60,8 @@ CONTROLLERS = [
 
 
 # Images that run as processes of this venv (process mode: the tests' own scripts, no image to build);
-# every other image runs from its OCI archive in images/index.json (tests/cluster/images), or waits in
-# ErrImagePull. Tests add patterns with kube_cluster.node_agent.set_image_map (merged with these).
+# every other image runs from its OCI archive (images.json in the state dir: tests/cluster/images), or
+# waits in ErrImagePull. Tests add patterns with kube_cluster.node_agent.set_image_map (merged with these).
 PROCESS_IMAGES = {"s1mple-test:*": ""}
 
 
@@ -95,9 +95,17 @@ def version() -> str:
     return tomllib.loads((HERE.parents[1] / "pyproject.toml").read_text())["project"]["version"]
 
 
-def image_index() -> Path:
-    """reference -> OCI archive of the images tests/cluster/images built (the node agent's image store)."""
-    return cache_dir() / "images" / "index.json"
+def image_archives() -> dict[str, str]:
+    """reference -> OCI archive of this checkout's images, named by tests/cluster/images from the content
+    of their inputs (the archive exists once `make images` has built it)."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("s1mple_images", str(HERE / "images"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    images = importlib.util.module_from_spec(spec)
+    loader.exec_module(images)
+    return {ref: str(archive) for ref, archive in map(images.archive_of, images.INPUTS)}
 
 
 def missing_binaries() -> list[str]:
@@ -354,6 +362,11 @@ class Cluster:
         return self.dir / "image-map.json"
 
     @property
+    def image_index(self) -> Path:
+        """reference -> OCI archive: the node agent's image store (this checkout's built images)."""
+        return self.dir / "images.json"
+
+    @property
     def kubectl(self) -> Path:
         return binaries()["kubectl"]
 
@@ -511,6 +524,7 @@ class Cluster:
             self.kubeconfig.chmod(0o600)
             if not self.image_map_path.exists():
                 self.image_map_path.write_text(json.dumps(PROCESS_IMAGES) + "\n")
+            self.image_index.write_text(json.dumps(image_archives(), indent=2) + "\n")
             self._save()
 
             self._spawn(
@@ -627,7 +641,7 @@ class Cluster:
                     f"--pod-log-dir={self.pod_log_dir}",
                     f"--pod-dir={self.dir / 'pods'}",
                     f"--image-map={self.image_map_path}",
-                    f"--images={image_index()}",
+                    f"--images={self.image_index}",
                     f"--rootfs-dir={cache_dir() / 'rootfs'}",
                     f"--kubelet-version={K8S_VERSION}",
                 ],

@@ -162,18 +162,14 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
 def built_images() -> dict[str, str]:
     """reference -> OCI archive of s1mple-operator and s1mple-runner (tests/cluster/images, run by
     `make test`); the node agent runs pods of these images from their filesystem."""
-    try:
-        index = json.loads(_cluster.image_index().read_text())
-    except (OSError, ValueError):
-        index = {}
-    wanted = [f"ghcr.io/s1mple/{name}:{_cluster.version()}" for name in ("s1mple-operator", "s1mple-runner")]
-    missing = [ref for ref in wanted if not Path(index.get(ref, "/nonexistent")).exists()]
+    index = _cluster.image_archives()
+    missing = [ref for ref, archive in index.items() if not Path(archive).exists()]
     if missing:
         msg = f"images not built, run tests/cluster/images (missing: {', '.join(missing)})"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    return {ref: index[ref] for ref in wanted}
+    return index
 
 
 @pytest.fixture(scope="session")

@@ -1206,7 +1206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", default=None)
     ap.add_argument("--memory", default=None)
     ap.add_argument("--max-pods", type=int, default=250)
-    ap.add_argument("--images", default=None, help="index.json of OCI archives (tests/cluster/images)")
+    ap.add_argument("--images", default=None, help="JSON: image reference -> OCI archive")
     ap.add_argument("--rootfs-dir", default=None, help="where images are unpacked, once per digest")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")

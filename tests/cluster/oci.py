@@ -1,9 +1,9 @@
 """The node agent's container runtime: OCI images unpacked once, containers run in their filesystem.
 
-* :class:`ImageStore` resolves an image reference through ``index.json`` (reference -> OCI archive, written
-  by ``tests/cluster/images``; re-read per pod), unpacks each image once per manifest digest into
-  ``<rootfs dir>/<digest>/rootfs`` (layers applied in order, whiteouts honoured) and reads its config
-  (Entrypoint, Cmd, Env, WorkingDir, User).
+* :class:`ImageStore` resolves an image reference through a JSON file (reference -> OCI archive built by
+  ``tests/cluster/images``; the cluster's ``images.json``, re-read per pod), unpacks each image once per
+  manifest digest into ``<rootfs dir>/<digest>/rootfs`` (layers applied in order, whiteouts honoured)
+  and reads its config (Entrypoint, Cmd, Env, WorkingDir, User).
 * :func:`sandbox_argv` is the command that runs one container: a private mount namespace (``unshare``)
   mounts an overlay whose lower layer is the image's rootfs and whose upper layer is the container's own
   directory (so containers never change the shared rootfs), creates the volumes' mount points in it, then
