@@ -26,6 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def host_tool(name: str) -> str:
+    """Absolute path of a host tool: the container's env (its own PATH) is the wrapper's env too."""
+    return shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") or name
+
+
 class ImagePullError(Exception):
     """The image is not in the store (ErrImagePull, then ImagePullBackOff while it stays missing)."""
 
@@ -219,7 +224,14 @@ def sandbox_argv(
     upper, work, merged = (container_dir / d for d in ("upper", "work", "root"))
     for d in (upper, work, merged):
         d.mkdir(parents=True, exist_ok=True)
-    bwrap = ["bwrap", "--die-with-parent", "--unshare-uts", "--unshare-ipc", "--hostname", hostname]
+    bwrap = [
+        host_tool("bwrap"),
+        "--die-with-parent",
+        "--unshare-uts",
+        "--unshare-ipc",
+        "--hostname",
+        hostname,
+    ]
     if uid != 0:
         bwrap += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
     bwrap += ["--bind", str(merged), "/", "--proc", "/proc", "--dev", "/dev"]
@@ -232,29 +244,15 @@ def sandbox_argv(
         bwrap += ["--remount-ro", "/"]
     bwrap += ["--chdir", working_dir or "/", "--", *argv]
     if uid != 0:  # enter the user namespace as that uid: no moment with root's powers in the container
-        bwrap = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *bwrap]
+        bwrap = [host_tool("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *bwrap]
     # mount points must exist before bwrap binds over them (it cannot create them on a read-only root,
     # nor as an unprivileged uid in a directory owned by root); mkdir runs as root in the overlay.
     script = (
-        'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && root="$4" && shift 4 '
-        '&& while [ "$1" != -- ]; do mkdir -p "$root/$1" && shift; done && shift && exec "$@"'
+        f'{host_tool("mount")} -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && root="$4" '
+        f'&& shift 4 && while [ "$1" != -- ]; do {host_tool("mkdir")} -p "$root/$1" && shift; done '
+        '&& shift && exec "$@"'
     )
     mkdirs = [p for p in points if not os.path.lexists(image.rootfs / p.lstrip("/"))]
-    return [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        script,
-        "sandbox",
-        str(image.rootfs),
-        str(upper),
-        str(work),
-        str(merged),
-        *mkdirs,
-        "--",
-        *bwrap,
-    ]
+    unshare = [host_tool("unshare"), "--mount", "--propagation", "private", "--"]
+    layers = [str(image.rootfs), str(upper), str(work), str(merged)]
+    return [*unshare, host_tool("sh"), "-c", script, "sandbox", *layers, *mkdirs, "--", *bwrap]
