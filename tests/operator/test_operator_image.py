@@ -32,6 +32,7 @@ def deploy_docs(health_port: int) -> list[dict]:
     docs = []
     for f in ("rbac.yaml", "operator.yaml"):
         docs += [d for d in yaml.safe_load_all((ROOT / "config/deploy" / f).read_text()) if d]
+    docs.sort(key=lambda d: d["kind"] != "Namespace")  # the namespace before what lives in it
     for d in docs:
         if d["kind"] == "Deployment":
             c = d["spec"]["template"]["spec"]["containers"][0]
@@ -101,7 +102,7 @@ def test_examples_succeed_with_the_operator_deployment_and_runner_image(
     assert status["image"] == OPERATOR and status["imageID"].startswith("sha256:")
     pid = kube_cluster.node_agent.container_pid(SYSTEM_NS, name, "operator")
     # the operator's python runs as 65532 (only the unshare/mount wrapper above it is root)
-    assert 65532 in process_uids(pid)
+    wait_for(lambda: 65532 in process_uids(pid), timeout=60, what="the operator's process as uid 65532")
 
     kubectl_apply(kube_cluster, storage_secret(kube_namespace, kube_cluster))
     for path in (OPT, VT):
