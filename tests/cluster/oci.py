@@ -200,6 +200,11 @@ def resolve_in_root(rootfs: Path, path: str) -> str:
     return "/" + "/".join(done)
 
 
+# Where each container's root is mounted inside its own private mount namespace (the host sees an empty
+# directory): reachable by any uid, unlike the container's dir under the pod dir.
+MOUNT_POINT = Path("/tmp/.s1mple-container-root")
+
+
 @dataclass
 class Mount:
     """A host directory (or file) mounted at ``path`` in the container."""
@@ -221,8 +226,8 @@ def sandbox_argv(
     hostname: str,
 ) -> list[str]:
     """The host command that runs ``argv`` inside ``image`` (see the module docstring)."""
-    upper, work, merged = (container_dir / d for d in ("upper", "work", "root"))
-    for d in (upper, work, merged):
+    upper, work = container_dir / "upper", container_dir / "work"
+    for d in (upper, work):
         d.mkdir(parents=True, exist_ok=True)
     bwrap = [
         host_tool("bwrap"),
@@ -234,25 +239,27 @@ def sandbox_argv(
     ]
     if uid != 0:
         bwrap += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
-    bwrap += ["--bind", str(merged), "/", "--proc", "/proc", "--dev", "/dev"]
-    points = []
-    for m in mounts:
-        path = resolve_in_root(image.rootfs, m.path)
-        points.append(path)
-        bwrap += ["--ro-bind" if m.read_only else "--bind", str(m.source), path]
+    bwrap += ["--bind", str(MOUNT_POINT), "/", "--proc", "/proc", "--dev", "/dev"]
     if read_only_root:
         bwrap += ["--remount-ro", "/"]
     bwrap += ["--chdir", working_dir or "/", "--", *argv]
     if uid != 0:  # enter the user namespace as that uid: no moment with root's powers in the container
         bwrap = [host_tool("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *bwrap]
-    # mount points must exist before bwrap binds over them (it cannot create them on a read-only root,
-    # nor as an unprivileged uid in a directory owned by root); mkdir runs as root in the overlay.
+    # As root in the private mount namespace: the overlay on MOUNT_POINT (a path any uid can reach; the
+    # container's own dir may sit below a 0700 dir such as pytest's), then each volume bound at its mount
+    # point in it (created in the upper layer: neither a read-only root nor an unprivileged uid could);
+    # bwrap's binds are recursive, so its bind of the root carries the volumes along.
+    MOUNT_POINT.mkdir(mode=0o755, exist_ok=True)
+    mount, mkdir = host_tool("mount"), host_tool("mkdir")
     script = (
-        f'{host_tool("mount")} -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && root="$4" '
-        f'&& shift 4 && while [ "$1" != -- ]; do {host_tool("mkdir")} -p "$root/$1" && shift; done '
+        f'{mount} -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && root="$4" && shift 4 '
+        f'&& while [ "$1" != -- ]; do {mkdir} -p "$root$2" && {mount} --bind "$1" "$root$2" '
+        f'&& {{ [ "$3" = rw ] || {mount} -o remount,bind,ro "$root$2"; }} && shift 3 || exit 125; done '
         '&& shift && exec "$@"'
     )
-    mkdirs = [p for p in points if not os.path.lexists(image.rootfs / p.lstrip("/"))]
+    volumes = []
+    for m in mounts:
+        volumes += [str(m.source), resolve_in_root(image.rootfs, m.path), "ro" if m.read_only else "rw"]
     unshare = [host_tool("unshare"), "--mount", "--propagation", "private", "--"]
-    layers = [str(image.rootfs), str(upper), str(work), str(merged)]
-    return [*unshare, host_tool("sh"), "-c", script, "sandbox", *layers, *mkdirs, "--", *bwrap]
+    layers = [str(image.rootfs), str(upper), str(work), str(MOUNT_POINT)]
+    return [*unshare, host_tool("sh"), "-c", script, "sandbox", *layers, *volumes, "--", *bwrap]
