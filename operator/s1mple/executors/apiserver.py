@@ -9,6 +9,7 @@ else the kubeconfig: token or client certificate), the same ones kopf uses for i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import ssl
@@ -31,9 +32,17 @@ class ApiError(Exception):
 
 
 def login() -> kopf.ConnectionInfo:
-    """In a pod its service account, else the current kubeconfig context (as kopf logs in)."""
+    """In a pod its service account, else the current kubeconfig context (as kopf logs in).
+
+    In a pod the API server is where KUBERNETES_SERVICE_HOST/PORT say, as client-go's in-cluster config
+    has it: kopf's own service-account login names https://kubernetes.default.svc, which needs the
+    cluster's DNS (and port 443). Registered as kopf's login handler too (s1mple.kube.handlers)."""
     settings = kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    info = kopf.login_with_service_account(settings=settings)
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if info is not None and host and port:
+        info = dataclasses.replace(info, server=f"https://{f'[{host}]' if ':' in host else host}:{port}")
+    info = info or kopf.login_with_kubeconfig(settings=settings)
     if info is None:
         raise kopf.LoginError(
             "no Kubernetes credentials: not in a pod (no service account token) and no kubeconfig "

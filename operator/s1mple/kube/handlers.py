@@ -19,6 +19,7 @@ from kopf._cogs.structs import references as kopf_references
 from kopf._core.intents import handlers as kopf_handlers
 from kopf._core.intents import registries as kopf_registries
 
+from s1mple.executors import apiserver
 from s1mple.executors.kubernetes import KubernetesExecutor
 from s1mple.kube import monitoring
 from s1mple.kube.names import GROUP, VERSION
@@ -37,6 +38,12 @@ def cluster() -> KubernetesExecutor:
     if _cluster is None:
         _cluster = KubernetesExecutor()
     return _cluster
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches log in as the operator's REST client does (in a pod: KUBERNETES_SERVICE_HOST)."""
+    return apiserver.login()
 
 
 @kopf.on.startup()
