@@ -158,11 +158,9 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
         c.stop()
 
 
-@pytest.fixture(scope="session")
-def built_images() -> dict[str, str]:
-    """reference -> OCI archive of s1mple-operator and s1mple-runner (tests/cluster/images, run by
-    `make test`); the node agent runs pods of these images from their filesystem."""
-    index = _cluster.image_archives()
+def _require_images(*names: str) -> dict[str, str]:
+    archives = _cluster.image_archives().items()
+    index = {ref: a for ref, a in archives if ref.rsplit("/", 1)[-1].split(":")[0] in names}
     missing = [ref for ref, archive in index.items() if not Path(archive).exists()]
     if missing:
         msg = f"images not built, run tests/cluster/images (missing: {', '.join(missing)})"
@@ -170,6 +168,19 @@ def built_images() -> dict[str, str]:
             pytest.fail(msg)
         pytest.skip(msg)
     return index
+
+
+@pytest.fixture(scope="session")
+def built_images() -> dict[str, str]:
+    """reference -> OCI archive of s1mple-operator and s1mple-runner (tests/cluster/images, run by
+    `make test`); the node agent runs pods of these images from their filesystem."""
+    return _require_images("s1mple-operator", "s1mple-runner")
+
+
+@pytest.fixture(scope="session")
+def runner_image() -> dict[str, str]:
+    """Like built_images, for tests that run only the runner image."""
+    return _require_images("s1mple-runner")
 
 
 @pytest.fixture(scope="session")

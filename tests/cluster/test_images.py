@@ -73,7 +73,7 @@ def test_runner_distribution_has_no_operator_dependencies():
 
 
 @pytest.mark.cluster
-def test_image_entrypoint_env_workdir_and_user(kube_cluster, kube_api, kube_namespace, built_images):
+def test_image_entrypoint_env_workdir_and_user(kube_cluster, kube_api, kube_namespace, runner_image):
     """No command: the image's Entrypoint runs (s1mple-runner, with the pod's args); with a command the
     image's Env and WorkingDir still apply, the process runs as the image's user 65532, not root, and
     the root is the image's (its /app/config), not the host's."""
@@ -111,7 +111,7 @@ def test_image_entrypoint_env_workdir_and_user(kube_cluster, kube_api, kube_name
 
 
 @pytest.mark.cluster
-def test_read_only_root_filesystem(kube_cluster, kube_api, kube_namespace, built_images):
+def test_read_only_root_filesystem(kube_cluster, kube_api, kube_namespace, runner_image):
     """readOnlyRootFilesystem: writing to / fails, an emptyDir stays writable; without it (as root) the
     same write succeeds, and never reaches the image's shared filesystem."""
     ns = kube_namespace
@@ -141,7 +141,7 @@ def test_read_only_root_filesystem(kube_cluster, kube_api, kube_namespace, built
 
 
 @pytest.mark.cluster
-def test_service_account_token_is_projected(kube_cluster, kube_api, kube_namespace, built_images):
+def test_service_account_token_is_projected(kube_cluster, kube_api, kube_namespace, runner_image):
     """The ServiceAccount admission's kube-api-access volume: a TokenRequest token, ca.crt and the
     namespace, with which the pod authenticates to the apiserver as its ServiceAccount."""
     ns = kube_namespace
@@ -166,7 +166,7 @@ def test_service_account_token_is_projected(kube_cluster, kube_api, kube_namespa
 
 
 @pytest.mark.cluster
-def test_unknown_image_waits_in_image_pull_back_off(kube_cluster, kube_api, kube_namespace, built_images):
+def test_unknown_image_waits_in_image_pull_back_off(kube_cluster, kube_api, kube_namespace, runner_image):
     ns = kube_namespace
     kube_api.create(pods(ns), image_pod("nope", image="registry.example/nothing:1.0"))
 
@@ -182,7 +182,7 @@ def test_unknown_image_waits_in_image_pull_back_off(kube_cluster, kube_api, kube
 
 
 @pytest.mark.cluster
-def test_restart_always_backs_off_instead_of_failing(kube_cluster, kube_api, kube_namespace, built_images):
+def test_restart_always_backs_off_instead_of_failing(kube_cluster, kube_api, kube_namespace, runner_image):
     """restartPolicy Always: a container that exits (or cannot start) is restarted with back-off
     (CrashLoopBackOff), the pod stays Running, never Failed (a ReplicaSet would replace it in a loop)."""
     ns = kube_namespace

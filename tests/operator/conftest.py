@@ -21,7 +21,7 @@ def crds(kube_cluster):
 
 
 @pytest.fixture
-def operator(kube_cluster, kube_namespace, crds, tmp_path, built_images):
+def operator(kube_cluster, kube_namespace, crds, tmp_path, runner_image):
     op = OperatorProcess(kube_cluster, kube_namespace, tmp_path / "operator.log")
     kubectl_apply(kube_cluster, storage_secret(kube_namespace, kube_cluster))
     op.start()
