@@ -17,7 +17,7 @@ import yaml
 from tests.cluster.cluster import free_ports, version
 from tests.cluster.fixtures import wait_for
 from tests.operator.harness import ROOT, example, kubectl_apply, storage_secret, wait_for_phase
-from tests.operator.test_operator_cluster import OPT, VT, crds  # noqa: F401 - crds is a fixture
+from tests.operator.test_operator_cluster import OPT, VT
 
 pytestmark = pytest.mark.cluster
 
@@ -69,7 +69,7 @@ def process_uids(pid: int) -> set[int]:
 
 
 @pytest.fixture
-def deployed_operator(kube_cluster, kube_api, crds, built_images):  # noqa: F811
+def deployed_operator(kube_cluster, kube_api, crds, built_images):
     docs = deploy_docs(free_ports(1)[0])
     for d in docs:
         kubectl_apply(kube_cluster, d)
