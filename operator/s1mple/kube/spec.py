@@ -6,6 +6,7 @@ These models are composed with the local optimization/variant configs into the C
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -13,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from s1mple_engine.config import Operation, SpecModel
 
-DEFAULT_RUNNER_IMAGE = "ghcr.io/s1mple/s1mple-runner:0.1.0"
+#: The image of a resource that names none; the operator's setting (the chart's runner.image) overrides it.
+DEFAULT_RUNNER_IMAGE = os.environ.get("S1MPLE_RUNNER_IMAGE") or "ghcr.io/s1mple/s1mple-runner:0.1.0"
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 #: The Kueue label that names the LocalQueue a Job waits in (https://kueue.sigs.k8s.io).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -85,6 +87,12 @@ class StorageSpec(SpecModel):
         description="s3://bucket/prefix under which each resource gets its own folder",
     )
     endpoint: str | None = Field(default=None, description="S3 endpoint URL, e.g. http://minio.minio:9000")
+    external_endpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^https?://",
+        description="the same storage as users reach it from outside the cluster (`s1mple results` uses it)",
+    )
     region: str | None = Field(default=None, description="S3 region (default us-east-1)")
     credentials_secret_ref: CredentialsSecretRef | None = Field(
         default=None, description="the Secret with the S3 credentials (default: the pods' environment)"
