@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster.cluster import free_ports
 from tests.cluster.fixtures import _dns_name, wait_for
 from tests.cluster.rest import KubeRestError
 from tests.operator.chart import CHART, ROOT, helm
@@ -114,7 +115,9 @@ class Release:
         kubeconfig = service_account_kubeconfig(
             cluster, namespace, self.service_account, tmp / f"{name}.kubeconfig"
         )
-        self.sets = ("env[0].name=KUBECONFIG", f"env[0].value={kubeconfig}", *sets)
+        # pods share the host's network under the node agent: each release its own health port
+        port = free_ports(1)[0]
+        self.sets = ("env[0].name=KUBECONFIG", f"env[0].value={kubeconfig}", f"healthPort={port}", *sets)
 
     def install(self) -> subprocess.CompletedProcess:
         args = ["install", self.name, str(CHART), "--namespace", self.namespace, "--create-namespace"]
@@ -411,6 +414,15 @@ def test_cluster_release_and_a_second_release(
         except AssertionError as exc:
             raise AssertionError(f"{exc}\noperator pod log:\n{first.log()}") from None
         assert res["status"]["phase"] == "Succeeded", res["status"]
+        name = doc["metadata"]["name"]
+        proc = run_results(kube_cluster, f"vt/{name}", "-n", kube_namespace, "--format", "json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        rows = json.loads((tmp_path / "results" / kube_namespace / name / "results.json").read_text())
+        variants = [v["name"] for v in doc["spec"]["variants"]]
+        assert sorted(r["variant_name"] for r in rows) == sorted(variants)
+        table = proc.stdout.splitlines()[1:]
+        assert table[0].split()[:2] == ["variant", "status"]
+        assert sorted(line.split()[0] for line in table[1 : 1 + len(variants)]) == sorted(variants)
     finally:
         second.uninstall()
         first.uninstall()
