@@ -25,10 +25,10 @@ def test_lint_strict(sets):
     "bad, says",
     [
         ("watchNamepsace=team-a", "watchNamepsace"),  # a typo
-        ("logFormat=yaml", "logFormat"),
-        ("metrics.port=http", "metrics.port"),
-        ("image.pullPolicy=Sometimes", "pullPolicy"),
-        ("watchNamespace=Team_A", "watchNamespace"),
+        ("logFormat=yaml", "/logFormat"),
+        ("metrics.port=http", "/metrics/port"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("watchNamespace=Team_A", "/watchNamespace"),
         ("metrics.serviceMonitr.enabled=true", "serviceMonitr"),
     ],
 )
