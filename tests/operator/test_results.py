@@ -45,7 +45,9 @@ def test_parse_target(text, kind, name):
     assert (t.kind, t.name) == (kind, name)
 
 
-@pytest.mark.parametrize("text", ["a", "job/a", "optimization/", "optimization/a/b"])
+@pytest.mark.parametrize(
+    "text", ["a", "job/a", "optimization/", "optimization/a/b", "opt/..", "opt/a..b", "opt/A", "opt/a?x=1"]
+)
 def test_parse_target_rejects(text):
     with pytest.raises(ConfigError, match="KIND/NAME"):
         parse_target(text)

@@ -15,6 +15,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 import webbrowser
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any
 from s1mple_engine.config import ConfigError
 
 FORMATS = ("parquet", "csv", "json")
+#: What Kubernetes allows in a resource or namespace name; checked before either reaches a URL or a path.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +64,7 @@ def parse_target(text: str) -> Target:
     kind_text, sep, name = text.partition("/")
     for kind, info in KINDS.items():
         spellings = {kind.lower(), info["plural"], info["singular"], *info["short"]}
-        if kind_text.lower() in spellings and sep and name and "/" not in name:
+        if kind_text.lower() in spellings and sep and _NAME.fullmatch(name) and ".." not in name:
             return Target(kind, info["plural"], name)
     raise ConfigError(f"{text!r}: expected KIND/NAME, e.g. optimization/my-sweep or varianttest/my-race")
 
@@ -174,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     target = parse_target(args.resource)
     info = login()
     namespace = args.namespace or info.default_namespace or "default"
+    if not _NAME.fullmatch(namespace) or "." in namespace:
+        raise ConfigError(f"-n {namespace!r}: not a namespace name (lower-case letters, digits and '-')")
     api = ApiServer(login=lambda: info)
     try:
         body = api.get(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{target.plural}/{target.name}")
