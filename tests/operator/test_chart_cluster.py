@@ -167,13 +167,22 @@ class Release:
 
 
 @pytest.fixture
-def other_namespace(kube_api, request):
-    name = _dns_name("w", request.node.nodeid)
-    kube_api.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    wait_for(lambda: kube_api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default"), timeout=60)
-    yield name
-    with contextlib.suppress(KubeRestError):
-        kube_api.delete(f"/api/v1/namespaces/{name}", propagationPolicy="Background")
+def namespaces(kube_api):
+    """Short namespace names (``ns(n)``): a ServiceAccount's user name must fit a certificate's 64-character
+    common name. Deleted afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = _dns_name("c", "")
+        kube_api.create("/api/v1/namespaces", {"metadata": {"name": name}})
+        wait_for(lambda: kube_api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default"), timeout=60)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(KubeRestError):
+            kube_api.delete(f"/api/v1/namespaces/{name}", propagationPolicy="Background")
 
 
 @pytest.fixture
@@ -207,7 +216,7 @@ def run_results(
     cluster, *args: str, env: dict[str, str] | None = None, cwd: Path
 ) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    base.update(KUBECONFIG=str(cluster.kubeconfig), **(env or {}))
+    base.update({"KUBECONFIG": str(cluster.kubeconfig), **(env or {})})
     return subprocess.run(
         [str(Path(sys.executable).parent / "s1mple"), "results", *args],
         capture_output=True,
@@ -219,11 +228,11 @@ def run_results(
 
 
 def test_namespaced_release_reconciles_with_a_role_only(
-    kube_cluster, kube_namespace, other_namespace, s3_bucket, operator_image, tmp_path
+    kube_cluster, namespaces, s3_bucket, operator_image, tmp_path
 ):
     """watchNamespace: a Role in the watched namespace, nothing cluster-wide, and the operator works:
     an Optimization is reconciled to Succeeded, and `s1mple results` fetches and prints its table."""
-    watched = other_namespace
+    kube_namespace, watched = namespaces(), namespaces()
     release = Release(kube_cluster, "team", kube_namespace, tmp_path, f"watchNamespace={watched}")
     try:
         notes = release.install().stdout
@@ -291,9 +300,10 @@ def test_namespaced_release_reconciles_with_a_role_only(
         release.uninstall()
 
 
-def test_results_uses_only_what_the_user_may_read(kube_cluster, kube_namespace, s3_bucket, tmp_path):
+def test_results_uses_only_what_the_user_may_read(kube_cluster, namespaces, s3_bucket, tmp_path):
     """A user who may read the resource but not its Secret gets a clear error, not the operator's rights;
     with credentials of their own in the environment it works without the Secret."""
+    kube_namespace = namespaces()
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
     doc["spec"]["storage"]["externalEndpoint"] = kube_cluster.s3_endpoint
     doc["spec"]["storage"]["endpoint"] = "http://minio.minio.svc:9000"  # unreachable from here
@@ -386,11 +396,10 @@ def test_results_uses_only_what_the_user_may_read(kube_cluster, kube_namespace, 
     assert pd.read_parquet(tmp_path / "out" / "results.parquet")["run_id"].tolist() == ["b", "a"]
 
 
-def test_cluster_release_and_a_second_release(
-    kube_cluster, kube_namespace, other_namespace, s3_bucket, operator_image, tmp_path
-):
+def test_cluster_release_and_a_second_release(kube_cluster, namespaces, s3_bucket, operator_image, tmp_path):
     """Cluster mode (no watchNamespace): a ClusterRole with the generated rules, and the operator runs a
     VariantTest in a namespace it was not told about. A second release (namespaced) installs beside it."""
+    kube_namespace, other_namespace = namespaces(), namespaces()
     first = Release(kube_cluster, "wide", kube_namespace, tmp_path)
     second = Release(
         kube_cluster, "narrow-s1mple", other_namespace, tmp_path, f"watchNamespace={other_namespace}"
