@@ -303,6 +303,9 @@ def test_namespaced_release_reconciles_with_a_role_only(
 def test_results_uses_only_what_the_user_may_read(kube_cluster, namespaces, s3_bucket, tmp_path):
     """A user who may read the resource but not its Secret gets a clear error, not the operator's rights;
     with credentials of their own in the environment it works without the Secret."""
+    # the kinds, as `helm install` puts them (no operator runs in this test)
+    kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
+    kube_cluster.kubectl("wait", "--for=condition=Established", "crd/optimizations.s1mple.io")
     kube_namespace = namespaces()
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
     doc["spec"]["storage"]["externalEndpoint"] = kube_cluster.s3_endpoint
