@@ -42,6 +42,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def require_crds() -> None:
+    """kopf's scanning is off (see handlers.configure), so it would never notice kinds that appear later:
+    refuse to start without them, with the fix, rather than run idle."""
+    from s1mple.executors.apiserver import ApiError, ApiServer
+    from s1mple.kube.names import GROUP, VERSION
+    from s1mple.kube.resources import KINDS
+
+    try:
+        served = {r["name"] for r in ApiServer().get(f"/apis/{GROUP}/{VERSION}").get("resources", [])}
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        served = set()
+    missing = {info["plural"] for info in KINDS.values()} - served
+    if missing:
+        raise SystemExit(
+            f"s1mple operator: the API server does not serve {GROUP}/{VERSION} {sorted(missing)}: "
+            "install the CRDs first (kubectl apply --server-side -f crds/, or the Helm chart), then restart"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import kopf
 
@@ -51,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.allowed_runner_images is not None:
         os.environ[ALLOWED_IMAGES_ENV] = args.allowed_runner_images
+
+    require_crds()
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=args.verbose, log_format=log_format)

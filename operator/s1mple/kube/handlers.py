@@ -63,6 +63,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "s1mple-operator"
     settings.peering.standalone = True
+    # The operator knows its two kinds: no listing/watching of CRDs and namespaces, so a Role in the
+    # watched namespace is all it needs (--namespace). The kinds must be served when it starts.
+    settings.scanning.disabled = True
     # a timer ticks every few seconds per resource: its "succeeded" lines are noise in the log
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # arrow's own pool (jemalloc) keeps what an aggregation freed; the system one hands it back to glibc,

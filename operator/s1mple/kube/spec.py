@@ -6,6 +6,7 @@ These models are composed with the local optimization/variant configs into the C
 
 from __future__ import annotations
 
+import os
 import re
 from importlib.metadata import version
 from typing import Annotated, Any
@@ -14,9 +15,12 @@ from pydantic import Field, field_validator, model_validator
 
 from s1mple_engine.config import Operation, SpecModel
 
-# The runner image of this release: tagged with the s1mple distribution's version (pyproject.toml), the
-# tag tests/cluster/images gives the image it builds.
-DEFAULT_RUNNER_IMAGE = f"ghcr.io/s1mple/s1mple-runner:{version('s1mple')}"
+# The runner image of a resource that names none: the operator's setting (the chart's runner.image,
+# S1MPLE_RUNNER_IMAGE) or else this release's image, tagged with the s1mple distribution's version
+# (pyproject.toml), the tag tests/cluster/images gives the image it builds.
+DEFAULT_RUNNER_IMAGE = (
+    os.environ.get("S1MPLE_RUNNER_IMAGE") or f"ghcr.io/s1mple/s1mple-runner:{version('s1mple')}"
+)
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 #: The Kueue label that names the LocalQueue a Job waits in (https://kueue.sigs.k8s.io).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -106,6 +110,12 @@ class StorageSpec(SpecModel):
         max_length=512,
         description="S3 endpoint URL, e.g. http://minio.minio:9000 (must match the Secret's "
         "s1mple.io/storage-endpoint annotation)",
+    )
+    external_endpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^https?://",
+        description="the same storage as users reach it from outside the cluster (`s1mple results` uses it)",
     )
     region: str | None = Field(default=None, description="S3 region (default us-east-1)")
     credentials_secret_ref: CredentialsSecretRef | None = Field(
