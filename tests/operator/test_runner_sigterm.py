@@ -18,6 +18,7 @@ from s1mple_engine import chunks
 from s1mple_engine.runner import EXIT_INTERRUPTED, EXIT_OK
 from s1mple_engine.runs import RESULTS_PREFIX, read_records
 from s1mple_engine.store import FileStore
+from tests.operator import flaky_plugin  # noqa: F401 - registers slow_crossover here too, whatever ran first
 from tests.operator.test_faults_cluster import PLUGIN_ENV, SLOW_SPACE, slow_operation
 
 ROOT = Path(__file__).resolve().parents[2]
