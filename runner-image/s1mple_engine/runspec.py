@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Operation, dump_model
+from .result import DEFAULT_BLOCKS
 
 RUN_ID_LENGTH = 16
 MANIFEST_KEY = "manifest.json"
@@ -53,6 +54,9 @@ class RunSpec(BaseModel):
     configuration: dict[str, dict[str, Any]] = Field(default_factory=dict, description="{plugin: params}")
     operation: Operation
     curves: bool = Field(default=False, description="also record equity/drawdown curves, monthly returns")
+    blocks: int = Field(
+        default=DEFAULT_BLOCKS, ge=0, le=64, description="blocks of the per-bar returns to record (CSCV)"
+    )
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> RunSpec:

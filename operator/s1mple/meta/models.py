@@ -33,6 +33,7 @@ from s1mple_engine.config import (
     read_yaml,
     suggest,
 )
+from s1mple_engine.result import DEFAULT_BLOCKS
 
 #: Metrics of a backtest summary (s1mple_engine.backtest.BacktestResult.summary()["metrics"]).
 METRICS = (
@@ -386,6 +387,35 @@ class SearchConfig(SpecModel):
         return self
 
 
+class CscvSpec(SpecModel):
+    """Combinatorially symmetric cross-validation: the runs' per-bar returns cut into ``blocks`` equal
+    parts, every half of them in-sample against the other half (C(blocks, blocks/2) splits)."""
+
+    blocks: int = Field(
+        default=DEFAULT_BLOCKS, ge=2, le=20, multiple_of=2, description="even; C(16, 8) = 12,870 splits"
+    )
+
+
+class ValidationSpec(SpecModel):
+    """How far the best configuration can be trusted (docs/meta.md, "Overfitting statistics")."""
+
+    cscv: CscvSpec | bool = Field(
+        default_factory=CscvSpec,
+        description="PBO by CSCV, on for >= 10 feasible runs: {blocks: 16}, or false to turn it off",
+    )
+    max_pbo: float = Field(default=0.5, ge=0, le=1, description="OverfitRisk above this PBO")
+    min_dsr: float = Field(default=0.5, ge=0, le=1, description="OverfitRisk below this deflated Sharpe")
+
+    @field_validator("cscv", mode="before")
+    @classmethod
+    def _cscv_flag(cls, value: Any) -> Any:
+        return CscvSpec() if value is True else value
+
+    def cscv_blocks(self) -> int | None:
+        """Blocks of the CSCV, None when it is turned off."""
+        return self.cscv.blocks if isinstance(self.cscv, CscvSpec) else None
+
+
 class OptimizationConfig(SpecModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
@@ -406,6 +436,7 @@ class OptimizationConfig(SpecModel):
     parallel_config: ParallelConfig = Field(default_factory=ParallelConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     max_combinations: int = Field(default=DEFAULT_MAX_COMBINATIONS, ge=1)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
 
     @model_validator(mode="after")
     def _unique(self) -> OptimizationConfig:
@@ -471,6 +502,9 @@ class VariantConfig(SpecModel):
         default=None, description="one period for all variants; default: the base operation's"
     )
     variants: list[Variant] = Field(min_length=1)
+    baseline: str | None = Field(
+        default=None, description="variant the others are tested against (significance); default the first"
+    )
     comparison_config: ComparisonConfig = Field(default_factory=ComparisonConfig)
     parallel_config: ParallelConfig = Field(default_factory=ParallelConfig)
 
@@ -480,7 +514,13 @@ class VariantConfig(SpecModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"variants: duplicate names {dup}")
+        if self.baseline is not None and self.baseline not in names:
+            hint = suggest(self.baseline, names)
+            raise ValueError(f"baseline: no variant is named {self.baseline!r}{hint}")
         return self
+
+    def baseline_name(self) -> str:
+        return self.baseline if self.baseline is not None else self.variants[0].name
 
 
 # --------------------------------------------------------------------------------------------------------

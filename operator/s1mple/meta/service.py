@@ -380,6 +380,7 @@ class Sweep:
             order = aggregation.RunOrder.of(
                 results, run_ids, t.primary_metric, t.primary_direction(), constraints
             )
+            best = order.best_entry(results)
             head = aggregation.optimization_summary(
                 optimization_id=plan.plan_id,
                 optimization_name=plan.name,
@@ -394,7 +395,8 @@ class Sweep:
                 secondary_metrics=t.secondary_metrics,
                 constraints=constraints,
                 search=plan.search_info(),
-                best=order.best_entry(results),
+                best=best,
+                validation=order.validation(best and best["run_id"], plan.config.validation),
             )
             kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
             result = {**head, "results": kept}
@@ -426,6 +428,7 @@ class Sweep:
                 metrics=cc.metrics,
                 causality_analysis=cc.causality_analysis,
                 curves=self.curve_keys,
+                baseline=plan.config.baseline_name(),
             )
             self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
             order = aggregation.RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
