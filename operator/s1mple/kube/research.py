@@ -32,7 +32,7 @@ from s1mple.kube import jobs
 from s1mple.kube.names import resource_prefix
 from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
 from s1mple.kube.spec import OperationSource
-from s1mple.kube.status import TOP_RESULTS, RunSummary, bounded
+from s1mple.kube.status import TOP_RESULTS, RunSummary, ValidationSummary, bounded, validation_summary
 from s1mple.meta import aggregation
 from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan, with_market_data
 from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
@@ -400,6 +400,7 @@ class Aggregate:
     table_uri: str
     summary_uri: str
     first_error: str | None = None
+    validation: ValidationSummary | None = None
 
 
 def aggregate(planned: PlannedResource) -> Aggregate:
@@ -438,6 +439,7 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         comparative_analysis=comparative,
         table_uri=planned.store.url(FRAME_KEY),
         summary_uri=planned.store.url(RESULT_KEY),
+        validation=validation_summary(result.get("validation")),
     )
 
 

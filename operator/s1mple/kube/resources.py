@@ -81,6 +81,8 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
         {"name": "Failed", "type": "integer", "jsonPath": ".status.counts.failed"},
         {"name": "Best", "type": "string", "jsonPath": ".status.best"},
+        {"name": "PBO", "type": "number", "jsonPath": ".status.validation.pbo"},
+        {"name": "DSR", "type": "number", "jsonPath": ".status.validation.dsr"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
 

@@ -56,6 +56,21 @@ class RunSummary(SpecModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
+class ValidationSummary(SpecModel):
+    """How far the best configuration can be trusted (result.json's ``validation``; docs/meta.md)."""
+
+    pbo: float | None = Field(default=None, description="probability of backtest overfitting (CSCV)")
+    dsr: float | None = Field(default=None, description="deflated Sharpe ratio of the best run")
+    # holdout / walk-forward validation fills this with the best run's out-of-sample primary metric
+    oos_primary_metric: float | None = Field(
+        default=None, description="best run's out-of-sample primary metric"
+    )
+    overfit_risk: bool | None = Field(
+        default=None, description="PBO above validation.maxPbo or DSR below minDsr"
+    )
+    verdict: str | None = None
+
+
 class ResultLocations(SpecModel):
     manifest: str | None = None
     table: str | None = Field(default=None, description="results.parquet: one row per run")
@@ -78,6 +93,7 @@ class ResearchStatus(SpecModel):
     best_configuration: RunSummary | None = None
     top_results: list[RunSummary] = Field(default_factory=list, max_length=TOP_RESULTS)
     comparative_analysis: dict[str, str] | None = None
+    validation: ValidationSummary | None = None
     results: ResultLocations = Field(default_factory=ResultLocations)
 
 
@@ -98,6 +114,33 @@ def succeeded_condition(
         reason=reason,
         message=message[:1024],
         last_transition_time=when,
+        observed_generation=generation,
+    )
+
+
+def validation_summary(validation: dict[str, Any] | None) -> ValidationSummary | None:
+    """Status's view of result.json's ``validation`` (None when the result has none)."""
+    if not validation:
+        return None
+    return ValidationSummary(
+        pbo=(validation.get("pbo") or {}).get("pbo"),
+        dsr=(validation.get("deflated_sharpe") or {}).get("dsr"),
+        overfit_risk=validation.get("overfit_risk"),
+        verdict=(validation.get("verdict") or "")[:1024] or None,
+    )
+
+
+def overfit_condition(summary: ValidationSummary, generation: int, previous: list[dict]) -> Condition:
+    """``OverfitRisk``: True when PBO or DSR crosses its threshold (spec.validation), with the verdict."""
+    status = "True" if summary.overfit_risk else "False"
+    old = next((c for c in previous if c.get("type") == "OverfitRisk"), None)
+    changed = old is None or old.get("status") != status
+    return Condition(
+        type="OverfitRisk",
+        status=status,
+        reason="OverfitRisk" if summary.overfit_risk else "NoOverfitSign",
+        message=summary.verdict or "",
+        last_transition_time=now() if changed else old.get("lastTransitionTime", now()),
         observed_generation=generation,
     )
 
