@@ -51,7 +51,8 @@ def sweep_validation(tmp_path: Path, momentum: float, seed: int) -> dict:
     spec.write_text(
         "optimization_config:\n  name: generated\n  base_operation: op.yaml\n  parameter_space:\n"
         "    - worker_category: opportunity_workers\n      worker_plugin: ma_crossover\n"
-        "      parameters:\n        fast: {values: [2, 3, 4]}\n        slow: {values: [5, 8, 12, 20, 30, 50, 80]}\n"
+        "      parameters:\n        fast: {values: [2, 3, 4]}\n"
+        "        slow: {values: [5, 8, 12, 20, 30, 50, 80]}\n"
     )
     out = tmp_path / f"out-{momentum}-{seed}"
     outcome = Sweep(plan_file(spec), out=str(out), progress=False, max_workers=2).run()
