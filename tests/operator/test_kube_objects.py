@@ -276,3 +276,30 @@ def test_storage_trouble_backs_off_instead_of_planning_every_tick():
         waits.append(round(retry_at - time.monotonic()))
     assert waits[:5] == [2, 5, 10, 30, 60] and waits[-1] == 60  # grows, then stays at a minute
     rec._storage_failures.clear()
+
+
+def test_overfit_risk_condition_follows_the_validation_verdict():
+    from s1mple.kube.status import overfit_condition, validation_summary
+
+    risky = validation_summary(
+        {
+            "deflated_sharpe": {"dsr": 0.31},
+            "pbo": {"pbo": 0.62},
+            "overfit_risk": True,
+            "verdict": "Overfit risk: PBO 0.62",
+        }
+    )
+    assert (risky.pbo, risky.dsr, risky.overfit_risk) == (0.62, 0.31, True)
+    cond = overfit_condition(risky, 3, [])
+    assert (cond.type, cond.status, cond.reason, cond.message) == (
+        "OverfitRisk",
+        "True",
+        "OverfitRisk",
+        "Overfit risk: PBO 0.62",
+    )
+    old = [{"type": "OverfitRisk", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    assert overfit_condition(risky, 4, old).last_transition_time == "2026-01-01T00:00:00Z"
+    fine = validation_summary({"deflated_sharpe": {"dsr": 0.99}, "pbo": {"pbo": None}, "overfit_risk": False})
+    assert overfit_condition(fine, 4, old).status == "False"
+    assert overfit_condition(fine, 4, old).last_transition_time != "2026-01-01T00:00:00Z"
+    assert validation_summary(None) is None
