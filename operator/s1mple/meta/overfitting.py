@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import combinations
 from statistics import NormalDist
 from typing import Any
@@ -33,6 +35,8 @@ MIN_PBO_RUNS = 10
 _CHUNK_ELEMENTS = 1 << 18
 #: Edges of the logit histogram reported with PBO (counts below the first edge, between, above the last).
 LOGIT_EDGES = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
+#: Threads of the PBO ranking (the aggregation runs after the sweep's workers: their cores are free).
+PBO_THREADS = 2
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
 SIGNIFICANCE_LEVEL = 0.05
@@ -159,6 +163,53 @@ def _ranks(is_sr: np.ndarray, oos_sr: np.ndarray, weight: np.ndarray | None) -> 
     return best, (below + (ties + 1) / 2.0) / (runs + 1)
 
 
+@dataclass
+class _Panel:
+    """The float32 block sums (blocks, runs) the ranking works on, with the bar counts of each in-sample
+    half and in all, and the weight of each distinct run (None: all distinct)."""
+
+    s: np.ndarray
+    q: np.ndarray
+    bars_in: np.ndarray
+    bars: np.ndarray
+    weight: np.ndarray | None
+
+
+def _rank_splits(
+    halves: list[tuple[int, ...]], bounds: tuple[int, int], p: _Panel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(chosen run, omega, half index, swapped) for both directions of the halves[lo:hi]."""
+    lo, hi = bounds
+    runs = p.s.shape[1]
+    blocks = p.s.shape[0]
+    sums_s, sums_q = _HalfSums(p.s, blocks), _HalfSums(p.q, blocks)
+    total_s, total_q = p.s.sum(0), p.q.sum(0)
+    step = max(1, _CHUNK_ELEMENTS // runs)
+    sa = np.empty((step, runs), dtype=np.float32)
+    qa = np.empty_like(sa)
+    chosen, omegas, split_rows, swapped = [], [], [], []
+    for start in range(lo, hi, step):
+        k = min(step, hi - start)
+        for row in range(k):
+            sums_s.write(halves[start + row], sa[row])
+            sums_q.write(halves[start + row], qa[row])
+        na = p.bars_in[start : start + k]
+        sb, qb = total_s - sa[:k], total_q - qa[:k]
+        sr_a = _sharpe(na, sa[:k].copy(), qa[:k])
+        sr_b = _sharpe(p.bars - na, sb, qb)
+        rows = np.arange(start, start + k)
+        for flip, (is_sr, oos_sr) in enumerate(((sr_a, sr_b), (sr_b, sr_a))):
+            best, omega = _ranks(is_sr, oos_sr, p.weight)
+            chosen.append(best)
+            omegas.append(omega)
+            split_rows.append(rows)
+            swapped.append(np.full(k, bool(flip)))
+    if not chosen:
+        empty = np.empty(0)
+        return empty.astype(int), empty, empty.astype(int), empty.astype(bool)
+    return tuple(np.concatenate(x) for x in (chosen, omegas, split_rows, swapped))  # type: ignore[return-value]
+
+
 def pbo(block_bars: np.ndarray, block_sum: np.ndarray, block_sumsq: np.ndarray) -> dict[str, Any]:
     """PBO over every C(S, S/2) split of the S blocks; inputs are (runs, S) arrays, one row a run.
 
@@ -168,8 +219,8 @@ def pbo(block_bars: np.ndarray, block_sum: np.ndarray, block_sumsq: np.ndarray) 
     (OOS Sharpe < 0), and the degradation (least-squares line of OOS on IS Sharpe of the chosen runs).
 
     Fast enough for 10,000 runs x 12,870 splits: identical runs are counted once with a weight, the
-    rankings work in float32 on (splits, runs) matrices, a cache-sized chunk of splits at a time, and a
-    split and its complement share one chunk row (in- and out-of-sample swap)."""
+    rankings work in float32 on (splits, runs) matrices, a cache-sized chunk of splits at a time, in two
+    threads, and a split and its complement share one chunk row (in- and out-of-sample swap)."""
     panel = np.concatenate([np.asarray(a, dtype=float) for a in (block_bars, block_sum, block_sumsq)], axis=1)
     blocks = panel.shape[1] // 3
     unique, weight = np.unique(panel, axis=0, return_counts=True)
@@ -178,43 +229,28 @@ def pbo(block_bars: np.ndarray, block_sum: np.ndarray, block_sumsq: np.ndarray) 
     if (n == n[:, :1]).all():  # every run of a sweep sees the same bars: one column for all
         n = n[:, :1]
     halves = cscv_halves(blocks)
-    s32, q32 = s.astype(np.float32), q.astype(np.float32)
-    sums_s, sums_q = _HalfSums(s32, blocks), _HalfSums(q32, blocks)
     mask = np.zeros((len(halves), blocks), dtype=bool)
     for i, half in enumerate(halves):
         mask[i, list(half)] = True
-    bars_a = (mask @ n).astype(np.float32)  # (halves, 1 or runs)
-    total_n, total_s, total_q = n.sum(0).astype(np.float32), s32.sum(0), q32.sum(0)
-    w = None if (weight == 1).all() else weight.astype(np.float32)
-    step = max(1, _CHUNK_ELEMENTS // unique.shape[0])
-    sa = np.empty((step, unique.shape[0]), dtype=np.float32)
-    qa = np.empty_like(sa)
-    chosen, split_rows, swapped, omegas = [], [], [], []
-    for start in range(0, len(halves), step):
-        k = min(step, len(halves) - start)
-        for row in range(k):
-            sums_s.write(halves[start + row], sa[row])
-            sums_q.write(halves[start + row], qa[row])
-        na = bars_a[start : start + k]
-        sb, qb = total_s - sa[:k], total_q - qa[:k]
-        sr_a = _sharpe(na, sa[:k].copy(), qa[:k])
-        sr_b = _sharpe(total_n - na, sb, qb)
-        rows = np.arange(start, start + k)
-        for flip, (is_sr, oos_sr) in enumerate(((sr_a, sr_b), (sr_b, sr_a))):
-            best, omega = _ranks(is_sr, oos_sr, w)
-            chosen.append(best)
-            omegas.append(omega)
-            split_rows.append(rows)
-            swapped.append(np.full(k, bool(flip)))
+    panel32 = _Panel(
+        s=s.astype(np.float32),
+        q=q.astype(np.float32),
+        bars_in=(mask @ n).astype(np.float32),  # (halves, 1 or runs)
+        bars=n.sum(0).astype(np.float32),
+        weight=None if (weight == 1).all() else weight.astype(np.float32),
+    )
+    # two threads (numpy releases the GIL in its loops), each over a contiguous range of the halves
+    cut = len(halves) // 2
+    with ThreadPoolExecutor(max_workers=PBO_THREADS) as pool:
+        parts = list(pool.map(lambda r: _rank_splits(halves, r, panel32), [(0, cut), (cut, len(halves))]))
+    best, omega, split_rows, swapped = (np.concatenate(x) for x in zip(*parts, strict=True))
     # the chosen runs' in- and out-of-sample per-bar Sharpe, exact (float64) from their own blocks
-    best = np.concatenate(chosen)
-    in_sample = mask[np.concatenate(split_rows)]
-    in_sample[np.concatenate(swapped)] ^= True
+    in_sample = mask[split_rows]
+    in_sample[swapped] ^= True
     bars = np.broadcast_to(n.T, (unique.shape[0], blocks))[best]
     sums, squares = s.T[best], q.T[best]
     ib = _exact_sharpe(*(np.where(in_sample, x, 0).sum(1) for x in (bars, sums, squares)))
     ob = _exact_sharpe(*(np.where(in_sample, 0, x).sum(1) for x in (bars, sums, squares)))
-    omega = np.concatenate(omegas)
     lam = np.log(omega / (1.0 - omega))
     counts = np.bincount(np.searchsorted(LOGIT_EDGES, lam, side="right"), minlength=len(LOGIT_EDGES) + 1)
     slope, intercept = np.polyfit(ib, ob, 1) if np.ptp(ib) > 0 else (0.0, float(ob.mean()))
