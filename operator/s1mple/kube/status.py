@@ -122,6 +122,7 @@ def validation_summary(validation: dict[str, Any] | None) -> ValidationSummary |
     """Status's view of result.json's ``validation`` (None when the result has none)."""
     if not validation:
         return None
+    # holdout / walk-forward validation: set oos_primary_metric here from its block of the result
     return ValidationSummary(
         pbo=(validation.get("pbo") or {}).get("pbo"),
         dsr=(validation.get("deflated_sharpe") or {}).get("dsr"),
