@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         alone: list[float] = []
         result: dict = {}
         for k in range(args.repeat):
-            for on in (True, False):  # interleaved: load changes hit both alike
+            for on in (True, False) if k % 2 == 0 else (False, True):  # interleaved, alternating order
                 wall, res = sweep(specs[on], tmp / f"out-{on}-{k}", args.workers)
                 walls[on].append(wall)
                 if on:
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             " (target <= 10 %)"
         )
         print(f"  wall-time difference with/without: {(with_pbo - without) / without:+.1%} (noisy)")
+        print("  each repeat (s): with " + ", ".join(f"{w:.1f}" for w in walls[True]))
+        print("                   without " + ", ".join(f"{w:.1f}" for w in walls[False]))
         print(f"  result: PBO {v['pbo']['pbo']:.3f}, DSR {v['deflated_sharpe']['dsr']:.3f}; {v['verdict']}")
     return 0
 
