@@ -41,3 +41,4 @@ bench: venv cluster-build
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/meta.py
 	$(PY) benchmarks/operator.py
+	$(PY) benchmarks/report.py

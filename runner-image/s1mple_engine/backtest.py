@@ -136,6 +136,7 @@ def build_result(
         [t[7] for t in trades],
         [t[4] - t[2] for t in trades],
         sim.intervals,
+        data.bars_per_year,
     )
     status = sim.opp_status
     tw = strat.threat
@@ -173,6 +174,8 @@ def build_result(
         fills=[],
         notes=list(dict.fromkeys(note for _, w in strat.paths for note in w.notes(Context(data)))),
     )
+    if data.timeframe_note:
+        res.notes.append(data.timeframe_note)
     if not curves:
         return res
     oids = opportunity_ids(opps.bars)

@@ -77,8 +77,10 @@ EXECUTION_PHASES = ("position_management", "risk_safety", "operational")
 class OperatorConfig(SpecModel):
     """How one operator drives its workers (see docs in s1mple_engine.operators)."""
 
-    execution_strategy: ExecutionStrategy
-    aggregation_strategy: AggregationStrategy | None = None
+    execution_strategy: ExecutionStrategy = Field(description="how the operator runs its workers")
+    aggregation_strategy: AggregationStrategy | None = Field(
+        default=None, description="how the operator combines its workers' outputs"
+    )
 
     @model_validator(mode="after")
     def _default_aggregation(self) -> OperatorConfig:
@@ -90,36 +92,50 @@ class OperatorConfig(SpecModel):
 class WorkerConfig(SpecModel):
     """One worker in a blueprint: which plugin, with which params."""
 
-    plugin: str = Field(min_length=1, max_length=100)
-    subtype: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    triggers: list[str] | None = None
+    plugin: str = Field(min_length=1, max_length=100, description="the registered plugin name")
+    subtype: str | None = Field(default=None, description="the worker subtype, when the phase has several")
+    params: dict[str, Any] = Field(default_factory=dict, description="the plugin's parameters")
+    triggers: list[str] | None = Field(default=None, description="events that run this worker")
 
 
 class PlanningWorkers(SpecModel):
-    entry_planning: list[WorkerConfig] = Field(default_factory=list)
-    exit_planning: list[WorkerConfig] = Field(default_factory=list)
-    size_planning: list[WorkerConfig] = Field(default_factory=list)
-    order_routing: list[WorkerConfig] = Field(default_factory=list)
+    entry_planning: list[WorkerConfig] = Field(default_factory=list, description="when and how to enter")
+    exit_planning: list[WorkerConfig] = Field(default_factory=list, description="when and how to exit")
+    size_planning: list[WorkerConfig] = Field(default_factory=list, description="how much to trade")
+    order_routing: list[WorkerConfig] = Field(default_factory=list, description="how orders are placed")
 
 
 class ExecutionWorkers(SpecModel):
-    position_management: list[WorkerConfig] = Field(default_factory=list)
-    risk_safety: list[WorkerConfig] = Field(default_factory=list)
-    operational: list[WorkerConfig] = Field(default_factory=list)
+    position_management: list[WorkerConfig] = Field(
+        default_factory=list, description="workers that manage open positions"
+    )
+    risk_safety: list[WorkerConfig] = Field(default_factory=list, description="risk and safety workers")
+    operational: list[WorkerConfig] = Field(default_factory=list, description="operational workers")
 
 
 class Blueprint(SpecModel):
     """A strategy: which workers of the five categories, with which params (strategy_blueprint.yaml)."""
 
-    name: str = Field(default="strategy", max_length=200)
-    description: str | None = None
-    context_workers: list[WorkerConfig] = Field(default_factory=list)
-    opportunity_workers: list[WorkerConfig] = Field(default_factory=list)
-    threat_workers: list[WorkerConfig] = Field(default_factory=list)
-    planning_workers: PlanningWorkers = Field(default_factory=PlanningWorkers)
-    execution_workers: ExecutionWorkers = Field(default_factory=ExecutionWorkers)
-    operator_overrides: dict[str, OperatorConfig] = Field(default_factory=dict)
+    name: str = Field(default="strategy", max_length=200, description="the strategy's name")
+    description: str | None = Field(default=None, description="free text for people")
+    context_workers: list[WorkerConfig] = Field(
+        default_factory=list, description="workers that describe the market (indicators, regimes)"
+    )
+    opportunity_workers: list[WorkerConfig] = Field(
+        default_factory=list, description="workers that signal trading opportunities"
+    )
+    threat_workers: list[WorkerConfig] = Field(
+        default_factory=list, description="workers that signal threats to open positions"
+    )
+    planning_workers: PlanningWorkers = Field(
+        default_factory=PlanningWorkers, description="workers that turn signals into orders"
+    )
+    execution_workers: ExecutionWorkers = Field(
+        default_factory=ExecutionWorkers, description="workers that act on open positions"
+    )
+    operator_overrides: dict[str, OperatorConfig] = Field(
+        default_factory=dict, description="per-operator execution/aggregation strategy, by operator id"
+    )
 
     @model_validator(mode="after")
     def _known_operators(self) -> Blueprint:
@@ -144,7 +160,7 @@ class Blueprint(SpecModel):
 class StrategyLink(SpecModel):
     """A link from an operation to a blueprint: a path (relative to the operation file) or inline."""
 
-    blueprint: str | Blueprint
+    blueprint: str | Blueprint = Field(description="a blueprint YAML path, or the blueprint itself")
 
     @model_validator(mode="before")
     @classmethod
@@ -155,28 +171,32 @@ class StrategyLink(SpecModel):
 class MarketDataConfig(SpecModel):
     """Where the bars come from: a CSV/Parquet path (relative to the operation file) or ``sample:NAME``."""
 
-    path: str = Field(min_length=1)
-    symbol: str | None = None
-    timeframe: str | None = None
+    path: str = Field(min_length=1, description="CSV path or URI (s3://..., sample:NAME)")
+    symbol: str | None = Field(default=None, description="the instrument, for reports")
+    timeframe: str | None = Field(default=None, description="bar length, e.g. 1d or 1h, for reports")
 
 
 class Period(SpecModel):
-    start: str | None = None
-    end: str | None = None
+    start: str | None = Field(default=None, description="first bar's date (inclusive), e.g. 2020-01-01")
+    end: str | None = Field(default=None, description="last bar's date (inclusive)")
 
 
 class Operation(SpecModel):
     """What to run (operation.yaml): blueprint link(s), market data, period, cash, fees, slippage."""
 
-    name: str = Field(default="operation", max_length=200)
-    description: str | None = None
-    strategy_links: list[StrategyLink] = Field(min_length=1)
-    market_data: MarketDataConfig
-    period: Period = Field(default_factory=Period)
-    cash: float = Field(default=10_000.0, gt=0)
+    name: str = Field(default="operation", max_length=200, description="the operation's name")
+    description: str | None = Field(default=None, description="free text for people")
+    strategy_links: list[StrategyLink] = Field(min_length=1, description="the strategies this operation runs")
+    market_data: MarketDataConfig = Field(description="the bars the strategies trade on")
+    period: Period = Field(default_factory=Period, description="the part of the data to trade on")
+    cash: float = Field(default=10_000.0, gt=0, description="starting cash")
     commission: float = Field(default=0.0, ge=0, lt=0.1, description="fraction of notional per fill")
     slippage: float = Field(default=0.0, ge=0, lt=0.1, description="fraction of price, against the trader")
-    fill_at: str = Field(default="next_open", pattern="^(next_open|close)$")
+    fill_at: str = Field(
+        default="next_open",
+        pattern="^(next_open|close)$",
+        description="next_open (default: no lookahead) or close of the signal bar",
+    )
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,43 @@ from .config import ConfigError, MarketDataConfig, Period, suggest
 _CACHE: dict[tuple, MarketData] = {}
 _TIME_NAMES = ("datetime", "date", "time", "timestamp", "timestamps", "dt", "unnamed: 0", "")
 MAX_ROWS_SHOWN = 5
+
+
+#: trading days per year: exchange sessions (weekdays less ~9 holidays), round-the-clock weekdays (FX
+#: 24/5), every day (crypto 24/7)
+EXCHANGE_DAYS, WEEKDAYS, ALL_DAYS = 252.0, 260.0, 365.0
+#: (spacing in days, bars per year) of weekly, monthly, quarterly and yearly bars
+PERIODIC_BARS = ((7.0, 52.0), (30.44, 12.0), (91.31, 4.0), (365.25, 1.0))
+#: bars on Saturday/Sunday above this share mean a 7-day calendar (24/7 has 2/7; backtesting.py's 60 %)
+WEEKEND_SHARE = 2.0 / 7.0 * 0.6
+#: a declared timeframe more than this relative distance from the typical spacing contradicts the data
+TIMEFRAME_TOLERANCE = 0.25
+_TIMEFRAME = re.compile(r"^\s*(\d*(?:\.\d+)?)\s*([a-z]+)\s*$")
+_TIMEFRAME_UNITS = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1.0 / 86400.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes", "t"), 1.0 / 1440.0),
+    **dict.fromkeys(("h", "hr", "hour", "hours", "hourly"), 1.0 / 24.0),
+    **dict.fromkeys(("d", "day", "days", "daily"), 1.0),
+    **dict.fromkeys(("w", "wk", "week", "weeks", "weekly"), 7.0),
+    **dict.fromkeys(("mo", "mon", "month", "months", "monthly"), 30.44),
+    **dict.fromkeys(("y", "yr", "year", "years", "yearly"), 365.25),
+}
+
+
+def timeframe_days(timeframe: str) -> float | None:
+    """A timeframe such as ``15m``, ``1h``, ``4h``, ``1d``, ``daily``, ``1w``, ``1mo`` in days, or None."""
+    m = _TIMEFRAME.match(timeframe.lower())
+    if not m or m.group(2) not in _TIMEFRAME_UNITS:
+        return None
+    count = float(m.group(1)) if m.group(1) else 1.0
+    return count * _TIMEFRAME_UNITS[m.group(2)] if count > 0 else None
+
+
+def _days_text(days: float) -> str:
+    for unit, size in (("day", 1.0), ("hour", 1.0 / 24.0), ("minute", 1.0 / 1440.0)):
+        if days >= size:
+            return f"{days / size:g} {unit}{'s' if days / size != 1 else ''}"
+    return f"{days * 86400.0:g} seconds"
 
 
 class MarketDataError(ConfigError):
@@ -99,6 +137,61 @@ class MarketData:
         if len(self) < 2:
             return 0.0
         return float((self.time[-1] - self.time[0]) / np.timedelta64(1, "s")) / (365.25 * 86400.0)
+
+    @cached_property
+    def bars_per_year(self) -> float:
+        """Bars per year, to annualise per-bar statistics: from the typical (median) bar spacing and the
+        trading calendar, never from the time span (a hole in the data must not change it).
+
+        * spacing of about a week or longer: 52 (weekly), 12 (monthly), 4 (quarterly), 1 (yearly), else
+          365.25 days / spacing;
+        * daily and intraday bars: trading days per year x bars per day (the median count of bars per
+          calendar day; 1 for daily bars), the days from the calendar the bars show: every day (weekend
+          bars, crypto 24/7) 365, round-the-clock weekdays (FX 24/5: >= 20 h of bars a day) 260, exchange
+          sessions 252 (backtesting.py's 252 / 365 rule for daily bars).
+        """
+        spacing = self.typical_spacing_days
+        if spacing is None:
+            return EXCHANGE_DAYS
+        if spacing >= 6.0:
+            for days, per_year in PERIODIC_BARS:
+                if abs(spacing / days - 1.0) < 0.15:
+                    return per_year
+            return 365.25 / spacing
+        weekday = (self.day + 3) % 7  # 1970-01-01 was a Thursday: Monday = 0
+        per_day = float(np.median(np.unique(self.day, return_counts=True)[1])) if spacing < 0.75 else 1.0
+        if (weekday >= 5).mean() > WEEKEND_SHARE:
+            days = ALL_DAYS
+        elif spacing < 0.75 and per_day * spacing >= 20.0 / 24.0:
+            days = WEEKDAYS
+        else:
+            days = EXCHANGE_DAYS
+        return days * per_day
+
+    @cached_property
+    def typical_spacing_days(self) -> float | None:
+        """The median positive spacing of the timestamps, in days (None with fewer than two bars)."""
+        dt = np.diff(self.time).astype("timedelta64[s]").astype(np.int64)
+        dt = dt[dt > 0]
+        return float(np.median(dt)) / 86400.0 if len(dt) else None
+
+    @cached_property
+    def timeframe_note(self) -> str | None:
+        """A warning when the declared ``timeframe`` contradicts the bars' typical spacing (or cannot be
+        read); annualisation follows the data either way."""
+        if not self.timeframe or self.typical_spacing_days is None:
+            return None
+        declared = timeframe_days(self.timeframe)
+        spacing = self.typical_spacing_days
+        found = f"the data's typical bar spacing is {_days_text(spacing)}"
+        if declared is None:
+            return f"timeframe {self.timeframe!r} not understood (use e.g. 15m, 1h, 1d, 1w, 1mo); {found}"
+        if abs(spacing / declared - 1.0) > TIMEFRAME_TOLERANCE:
+            return (
+                f"timeframe {self.timeframe!r} contradicts the data: {found}; Sharpe and Sortino are "
+                f"annualised from the data ({self.bars_per_year:g} bars per year): fix market_data.timeframe"
+            )
+        return None
 
     def slice(self, start: int, stop: int) -> MarketData:
         """Bars ``[start, stop)`` as a new dataset (own fingerprint)."""

@@ -3,15 +3,20 @@
 Metric conventions (all finite: never NaN or infinity in JSON):
 
 * ``sharpe_ratio`` = mean(r) / std(r, ddof=1) x sqrt(P), where r are the per-bar simple returns of the
-  close-marked equity (the first against the initial cash), risk-free rate 0, and P = bars per year
-  estimated from the data: (bars - 1) / (years between the first and last timestamp); 252 when the span
-  is zero.  0 when std(r) = 0 or there are fewer than 2 bars.
+  close-marked equity (the first against the initial cash), risk-free rate 0, and P = bars per year from
+  the bar frequency and the trading calendar (:attr:`MarketData.bars_per_year`, so a hole in the data
+  does not change it).  0 when std(r) = 0 or there are fewer than 2 bars.
 * ``sortino_ratio`` = mean(r) / sqrt(mean(min(r, 0)^2)) x sqrt(P) (downside deviation against 0 over
-  all bars); 0 when there is no downside.
-* ``total_return`` % = (final equity / initial cash - 1) x 100.
+  all bars).  Without downside it is :data:`RATIO_CAP` when mean(r) > 0 (a run that never loses ranks
+  first, not last), else 0; it never exceeds the cap.
+* ``total_return`` % = (final equity / initial cash - 1) x 100; >= -100 (equity never goes below zero:
+  see the bankruptcy rule in :mod:`s1mple_engine.simulate`).
 * ``max_drawdown`` % = max over bars of (1 - equity / running peak) x 100, the peak starting at the
-  initial cash; a positive number.
-* ``calmar_ratio`` = CAGR % / max_drawdown %, CAGR over the data's span in years; 0 without drawdown.
+  initial cash; a positive number, at most 100.
+* ``calmar_ratio`` = CAGR % / max_drawdown %, CAGR over the data's span in years; without drawdown
+  :data:`RATIO_CAP` when CAGR > 0, else 0; it never exceeds the cap.
+* A **ruined** run (its equity reached 0) has ``sharpe_ratio`` and ``sortino_ratio`` at most 0: its mean
+  simple return can be positive (big gains before the loss) while its growth is -100 %.
 * ``win_rate`` % of trades with pnl > 0 (0 without trades).
 * ``total_trades`` – closed trade records; a partial exit is its own record (same opportunity id).
 * ``avg_trade_duration`` – mean of (exit bar - entry bar), in **bars**.
@@ -36,6 +41,9 @@ import numpy as np
 from pydantic import BaseModel
 
 PROFIT_FACTOR_CAP = 1000.0
+#: Sortino and Calmar of a run without downside / drawdown (and their upper bound): a large finite number,
+#: so such a run ranks first and every JSON/Parquet writer keeps it.
+RATIO_CAP = 1000.0
 
 
 class Metrics(BaseModel):
@@ -193,6 +201,13 @@ def _finite(x: float, cap: float = 1e12) -> float:
     return max(-cap, min(cap, x))
 
 
+def ratio_or_cap(reward: float, risk: float) -> float:
+    """reward / risk, at most :data:`RATIO_CAP`; without risk the cap for a positive reward, else 0."""
+    if risk > 1e-12:
+        return min(reward / risk, RATIO_CAP)
+    return RATIO_CAP if reward > 1e-15 else 0.0
+
+
 def compute_metrics(
     eqx: np.ndarray,
     cash: float,
@@ -200,8 +215,10 @@ def compute_metrics(
     pnls: list[float],
     durations: list[int],
     intervals: list[tuple[int, int]],
+    bars_per_year: float | None = None,
 ) -> tuple[Metrics, np.ndarray]:
-    """Metrics from the close-marked equity ``eqx`` (eqx[0] = cash) and the trades; also the drawdown (%)."""
+    """Metrics from the close-marked equity ``eqx`` (eqx[0] = cash) and the trades; also the drawdown (%).
+    ``bars_per_year`` annualises Sharpe and Sortino (a series without timestamps: (bars - 1) / years)."""
     n = len(eqx) - 1
     rets = bar_returns(eqx)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -209,7 +226,7 @@ def compute_metrics(
         dd = (1.0 - eqx / peak) * 100.0
     if (peak <= 0).any():  # equity at or below zero
         dd = np.where(peak > 0, dd, 100.0)
-    ppy = (n - 1) / years if years > 0 and n > 1 else 252.0
+    ppy = bars_per_year or ((n - 1) / years if years > 0 and n > 1 else 252.0)
     sharpe = sortino = 0.0
     if n >= 2:
         mean = float(rets.sum()) / n
@@ -219,9 +236,10 @@ def compute_metrics(
             sharpe = mean / sd * math.sqrt(ppy)
         neg = np.minimum(rets, 0.0)
         downside = math.sqrt(float(neg.dot(neg)) / n)
-        if downside > 1e-15:
-            sortino = mean / downside * math.sqrt(ppy)
+        sortino = ratio_or_cap(mean * math.sqrt(ppy), downside)
     final = float(eqx[-1])
+    if final <= 0:  # ruined: no risk-adjusted reward, whatever the mean of the returns before
+        sharpe, sortino = min(sharpe, 0.0), min(sortino, 0.0)
     mdd = float(dd.max())
     span = years if years > 0 else n / ppy
     cagr = 0.0
@@ -229,7 +247,7 @@ def compute_metrics(
         cagr = -100.0
     elif span > 0:
         cagr = ((final / cash) ** (1.0 / span) - 1.0) * 100.0
-    calmar = cagr / mdd if mdd > 1e-12 else 0.0
+    calmar = ratio_or_cap(cagr, mdd)
     nt = len(pnls)
     if nt:
         p = np.asarray(pnls)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .fingerprint import check_code
 from .runspec import RunSpec
 
 Status = Literal["ok", "failed", "timeout", "crashed"]
@@ -127,6 +128,8 @@ def execute_run(
     t0 = time.perf_counter()
     _log_execution(spec.run_id)
     try:
+        if spec.code is not None:
+            check_code(spec.code, spec.operation)
         if backtest is None:
             from .backtest import run_backtest as backtest
         # variant tests are few: their records carry the per-bar returns the significance tests resample

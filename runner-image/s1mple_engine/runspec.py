@@ -3,8 +3,10 @@
 A :class:`RunSpec` is the design's "temporary operation.yaml": an :class:`Operation` with exactly ONE inline
 strategy link (the resolved blueprint), plus what the sweep needs to know about it: its ``index`` in the
 plan, the ``labels`` of its choices per dimension, and the ``configuration`` ({plugin: params}) of what
-varies.  ``run_id`` is a content hash: sha256 of the canonical JSON of the resolved operation, 16 hex, so
-the same backtest has the same id in every sweep, on every machine, in every order.
+varies.  ``run_id`` is a content hash: sha256 of the canonical JSON of the resolved operation and of the
+code fingerprint of the engine and the plugins it uses (:mod:`.fingerprint`), 16 hex, so the same backtest
+by the same code has the same id in every sweep, on every machine, in every order, and edited code gets
+new ids (its results are computed again).
 
 The manifest (``manifest.json`` + ``manifest.jsonl``, one RunSpec per line) is what the Kubernetes runner pod
 reads: pod ``i`` runs line ``i``.
@@ -19,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Operation, dump_model
+from .fingerprint import operation_code
 from .result import DEFAULT_BLOCKS
 
 RUN_ID_LENGTH = 16
@@ -35,10 +38,11 @@ def content_hash(value: Any, length: int = RUN_ID_LENGTH) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
-def run_id_of(operation: Operation | dict[str, Any]) -> str:
-    """The run id of a resolved operation (a model, or its :func:`dump_model` data)."""
+def run_id_of(operation: Operation | dict[str, Any], code: dict[str, str] | None = None) -> str:
+    """The run id of a resolved operation (a model, or its :func:`dump_model` data) computed by ``code``
+    (its :func:`~.fingerprint.operation_code`, found from the operation when not given)."""
     data = dump_model(operation) if isinstance(operation, BaseModel) else operation
-    return content_hash(data)
+    return content_hash({"operation": data, "code": code if code is not None else operation_code(data)})
 
 
 class RunSpec(BaseModel):
@@ -53,6 +57,9 @@ class RunSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="dimension -> choice label")
     configuration: dict[str, dict[str, Any]] = Field(default_factory=dict, description="{plugin: params}")
     operation: Operation
+    code: dict[str, str] | None = Field(
+        default=None, description="the code fingerprint the run_id was planned with (checked by the runner)"
+    )
     curves: bool = Field(default=False, description="also record equity/drawdown curves, monthly returns")
     blocks: int = Field(
         default=DEFAULT_BLOCKS, ge=0, le=64, description="blocks of the per-bar returns to record (CSCV)"

@@ -21,6 +21,12 @@ fills; limit and take-profit fills are at their level (or the better open) witho
 pays ``commission x |units| x price``.  A position still open after the last bar is closed at the last
 close (market, ``end_of_data``); that exit only changes the final equity point.
 
+Bankruptcy (like backtesting.py's broker): the equity can never go below zero.  When the close-marked
+equity of bar t is <= 0 with a position open, the position is liquidated at ``close[t]`` (fill reason
+``bankruptcy``) and the account closes with equity 0; a loss beyond the account (a gap through a stop) is
+not carried either: an exit that leaves no position and negative cash leaves 0.  With no equity left,
+nothing more trades (later entries are unfilled with ``INSUFFICIENT_EQUITY``).
+
 Adding to a position (one position at a time, its entry price the size-weighted average of its fills;
 stop, target and partial levels stay where the first fill put them):
 
@@ -102,7 +108,10 @@ def simulate(
     commission: float,
     slippage: float,
     fill_at: str,
+    ruin_checks: bool = False,
 ) -> SimOutput:
+    """Run the loop.  Bankruptcy is rare, so the loop first runs without looking for it (no scan per
+    segment); only when the equity curve touched zero does it run again with ``ruin_checks``."""
     data = ctx.data
     n = len(data)
     L, Hh, C = data.low, data.high, data.close
@@ -217,7 +226,7 @@ def simulate(
 
     # ---------------------------------------------------------------- state
     eqx = np.empty(n + 1)
-    eqx[0] = cash
+    eqx[0] = cash0 = cash
     tc = 0  # first bar whose closing equity is not committed yet
     side = 0
     units = 0.0
@@ -243,6 +252,7 @@ def simulate(
     reason: dict[int, str] = {}
     opp_threats: dict[int, list[int]] = {}
     NH, NL = -Hh, -L  # short positions are scanned in negated ("long") space
+    c_min, c_max = (float(C.min()), float(C.max())) if ruin_checks else (0.0, 0.0)
 
     # Equity marking.  Without ledger threats it is lazy: commit() records the (cash, position) step that
     # holds from bar a on, and one np.repeat builds the whole curve at the end.  Ledger threats need the
@@ -303,7 +313,7 @@ def simulate(
         fills.append((bar, opp, 1 if delta > 0 else -1, abs(delta), price, fee, why))
 
     def exit_units(bar: int, u: float, raw_price: float, why: str) -> None:
-        nonlocal units, side, pos_opp, twap_left
+        nonlocal units, side, pos_opp, twap_left, cash
         do_fill(bar, -side * u, raw_price, why, pos_opp)
         pnl = side * u * (raw_price - entry_price) - u * entry_price * comm - u * raw_price * comm
         trades.append(
@@ -323,10 +333,24 @@ def simulate(
         units -= u
         if units <= 1e-12 * max(1.0, u):
             units = 0.0
+            if cash < 0.0:  # bankruptcy: the account cannot owe more than it had
+                cash = 0.0
             intervals.append((entry_bar, bar))
             side = 0
             pos_opp = -1
             twap_left = 0  # a closed position cancels the TWAP slices not filled yet
+
+    def ruin_bar(a: int, b: int) -> int:
+        """First bar in [a, b] whose close marks the open position's equity at or below zero, or -1.
+        A long bought with the account's own cash never gets there; the closes are scanned only when
+        the bankruptcy price is within their range."""
+        if a > b or (side > 0 and cash >= 0):
+            return -1
+        level = (-cash / units if side > 0 else cash / units) * (1.0 - side * 1e-12)  # equity 0, a hair early
+        if (side > 0 and level < c_min) or (side < 0 and level > c_max):
+            return -1
+        hit = np.flatnonzero(cash + side * units * C[a : b + 1] <= 0.0)
+        return a + int(hit[0]) if len(hit) else -1
 
     def size_units(j: int, raw_price: float) -> float:
         """Units for opportunity j at ``raw_price`` (> 0), or 0 with the opportunity marked UNFILLED."""
@@ -569,14 +593,21 @@ def simulate(
         if side:
             hit = find_touch(t_touch, H) if (has_touch_rules and t_touch <= H) else None
             lim = hit[0] - 1 if hit else H
+            rb = ruin_bar(tc, lim) if ruin_checks else -1
+            if rb >= 0:
+                lim = rb
             eb = -1
             if len(em_onsets_arr):
                 pos = int(np.searchsorted(em_onsets_arr, tc))
-                if pos < len(em_onsets_arr) and em_onsets_arr[pos] <= lim:
+                if pos < len(em_onsets_arr) and em_onsets_arr[pos] < lim + (rb < 0):
                     eb = int(em_onsets_arr[pos])
             b = commit(eb if eb >= 0 else lim)
             if b < 0:
                 b = eb
+            if rb >= 0 and b < 0:  # bankrupt at the close of rb: liquidate there
+                tc = rb
+                exit_units(rb, units, c_[rb], "bankruptcy")
+                continue
             if b >= 0:
                 if b < D:  # emergency exit at the next open (or at this close)
                     fb = b if at_close else b + 1
@@ -710,6 +741,20 @@ def simulate(
     if side:
         exit_units(n - 1, units, c_[n - 1] * (1.0 - side * slip), "end_of_data")
         eqx[n] = cash
+    if not ruin_checks and eqx.min() <= 0.0:
+        return simulate(
+            ctx,
+            opps,
+            plan,
+            threat_workers,
+            veto,
+            exec_rules,
+            cash=cash0,
+            commission=commission,
+            slippage=slippage,
+            fill_at=fill_at,
+            ruin_checks=True,
+        )
     return SimOutput(
         eqx=eqx,
         trades=trades,

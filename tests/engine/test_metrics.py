@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import backtest, bars, blueprint, scripted
 
-from s1mple_engine.result import PROFIT_FACTOR_CAP, compute_metrics, monthly_returns
+from s1mple_engine.data import MarketData
+from s1mple_engine.result import PROFIT_FACTOR_CAP, RATIO_CAP, compute_metrics, monthly_returns
 
 
 def test_metrics_by_hand():
@@ -44,7 +45,7 @@ def test_degenerate_metrics_are_finite_and_documented():
     assert (m.win_rate, m.profit_factor, m.avg_trade_duration, m.exposure) == (0.0, 0.0, 0.0, 0.0)
     up = np.array([100.0, 101.0, 102.0, 103.0])
     m, _ = compute_metrics(up, 100.0, 1.0, [3.0], [3], [(0, 2)])
-    assert m.sortino_ratio == 0.0  # no downside: 0 by convention
+    assert m.sortino_ratio == m.calmar_ratio == RATIO_CAP  # no downside, no drawdown: ranks first
     assert m.profit_factor == PROFIT_FACTOR_CAP  # no losing trade
     bust = np.array([100.0, 50.0, 0.0, 0.0])
     m, _ = compute_metrics(bust, 100.0, 1.0, [-100.0], [2], [(0, 2)])
@@ -52,6 +53,97 @@ def test_degenerate_metrics_are_finite_and_documented():
     for value in m.model_dump().values():
         assert math.isfinite(value)
     json.dumps(m.model_dump(), allow_nan=False)
+
+
+def test_a_run_that_never_loses_ranks_first_by_sortino_and_calmar():
+    never_loses = np.array([100.0, 101.0, 101.0, 103.0, 104.0, 104.0])
+    small_loss = np.array([100.0, 101.0, 100.9, 103.0, 104.0, 104.5])
+    flat = np.full(6, 100.0)
+    runs = {"never_loses": never_loses, "small_loss": small_loss, "flat": flat}
+    metrics = {k: compute_metrics(v, 100.0, 1.0, [], [], [], bars_per_year=252.0)[0] for k, v in runs.items()}
+    for key in ("sortino_ratio", "calmar_ratio"):
+        ranked = sorted(metrics, key=lambda k: -getattr(metrics[k], key))
+        assert ranked == ["never_loses", "small_loss", "flat"], key
+        assert getattr(metrics["small_loss"], key) < RATIO_CAP
+    row = metrics["never_loses"].model_dump()
+    assert json.loads(json.dumps(row, allow_nan=False))["sortino_ratio"] == RATIO_CAP  # JSON-safe
+
+
+def test_a_ruined_run_has_no_positive_sharpe():
+    # a huge gain, then everything lost: the mean simple return is positive, the growth is -100 %
+    ruined = np.array([100.0, 1000.0, 900.0, 0.0, 0.0])
+    m, dd = compute_metrics(ruined, 100.0, 1.0, [], [], [], bars_per_year=12.0)
+    assert (m.total_return, m.max_drawdown, m.calmar_ratio) == (-100.0, 100.0, -1.0)
+    assert m.sharpe_ratio == 0.0 and m.sortino_ratio == 0.0
+    assert dd.max() == 100.0
+
+
+def test_annualisation_follows_the_bar_frequency_not_the_span():
+    """GOOG daily: 252 bars a year (exchange days); a 91-day hole in the data (the second half's
+    timestamps moved 13 weeks later, same bars) leaves Sharpe and Sortino unchanged (the old span-based
+    estimate changed them by several percent)."""
+    from backtesting.test import GOOG
+
+    bp = blueprint(
+        opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": 10, "slow": 20}}],
+        entry_planning=[{"plugin": "market_entry_immediate"}],
+        exit_planning=[{"plugin": "opposite_signal_exit", "params": {"reverse": True}}],
+    )
+    data = MarketData.from_frame(GOOG.iloc[:300], symbol="GOOG", timeframe="1d")
+    assert data.bars_per_year == 252.0
+    time = data.time.copy()
+    time[150:] += np.timedelta64(91, "D")
+    holed = MarketData(time, data.open, data.high, data.low, data.close, data.volume, timeframe="1d")
+    assert holed.bars_per_year == 252.0
+    a, b = backtest(data, bp).metrics, backtest(holed, bp).metrics
+    assert a.total_trades > 5 and a.total_return == b.total_return
+    assert b.sharpe_ratio == pytest.approx(a.sharpe_ratio, rel=1e-12)
+    assert b.sortino_ratio == pytest.approx(a.sortino_ratio, rel=1e-12)
+    span_based = (len(data) - 1) / data.years, (len(holed) - 1) / holed.years
+    assert abs(math.sqrt(span_based[1] / span_based[0]) - 1) > 0.05, "the span-based estimate moved"
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "per_day", "expected"),
+    [
+        ("2024-01-01", "D", None, 365.0),  # 24/7 daily (crypto)
+        ("2024-01-01", "h", None, 365.0 * 24),  # 24/7 hourly
+        ("2024-01-01", "h", "weekdays", 260.0 * 24),  # 24/5 hourly (FX)
+        ("2024-01-01T14:30", "30m", "session", 252.0 * 13),  # exchange session, 13 bars a day
+        ("2024-01-01", "W", None, 52.0),
+        ("2024-01-31", "M", None, 12.0),
+    ],
+)
+def test_bars_per_year_from_the_calendar(start, step, per_day, expected):
+    if step == "M":
+        time = np.arange(np.datetime64("2020-01", "M"), np.datetime64("2024-01", "M")).astype("datetime64[D]")
+    elif step == "30m":
+        days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-07-01"))
+        days = days[(days.astype(np.int64) + 3) % 7 < 5]
+        time = (days[:, None] + np.timedelta64(870, "m") + np.arange(13) * np.timedelta64(30, "m")).ravel()
+    else:
+        unit = {"D": "D", "h": "h", "W": "W"}[step]
+        time = np.datetime64(start, unit) + np.arange(2000 if step == "h" else 200)
+        if per_day == "weekdays":
+            time = time[(time.astype("datetime64[D]").astype(np.int64) + 3) % 7 < 5]
+    n = len(time)
+    price = np.full(n, 100.0)
+    data = MarketData(time, price, price, price, price)
+    assert data.bars_per_year == pytest.approx(expected)
+
+
+def test_timeframe_contradicting_the_data_is_a_note():
+    from backtesting.test import GOOG
+
+    bp = blueprint(opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": 10, "slow": 20}}])
+    ok = backtest(MarketData.from_frame(GOOG.iloc[:200], timeframe="1d"), bp)
+    assert not [n for n in ok.notes if "timeframe" in n]
+    wrong = backtest(MarketData.from_frame(GOOG.iloc[:200], timeframe="1h"), bp)
+    (note,) = [n for n in wrong.notes if "timeframe" in n]
+    assert "'1h' contradicts the data" in note and "1 day" in note and "252 bars per year" in note
+    assert wrong.metrics.sharpe_ratio == ok.metrics.sharpe_ratio  # annualised from the data
+    odd = backtest(MarketData.from_frame(GOOG.iloc[:200], timeframe="fortnightly"), bp)
+    assert any("not understood" in n for n in odd.notes)
 
 
 def test_monthly_returns():
@@ -74,7 +166,7 @@ def test_run_metrics_match_the_equity_curve_and_trades():
     r = backtest(bars(rows), bp, cash=1000.0, commission=0.001)
     eq = np.array([1000.0] + r.equity_curve.values)
     rets = eq[1:] / eq[:-1] - 1
-    ppy = (len(rows) - 1) / (9 / 365.25)
+    ppy = 365.0  # bars on every calendar day, weekends included: the 24/7 calendar
     assert r.metrics.sharpe_ratio == pytest.approx(rets.mean() / rets.std(ddof=1) * math.sqrt(ppy))
     peak = np.maximum.accumulate(eq)
     assert r.metrics.max_drawdown == pytest.approx(((1 - eq / peak) * 100).max())

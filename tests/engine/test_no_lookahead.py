@@ -1,10 +1,13 @@
 """No lookahead, for EVERY registered plugin (parametrized over the registry: new plugins are covered).
 
-For each plugin a blueprint containing it is run on a dataset and on the same dataset truncated at bar t,
-for several t (fixed fractions plus adversarial bars: opportunity and fill bars of the full run).  Up to t
-the truncated run must make identical decisions - opportunities (ids, bars, directions), threats (ids,
+For each plugin a blueprint containing it is run on a dataset, on the same dataset truncated at bar t, and
+on the dataset with a different future after bar t (mirrored prices, other volumes, timestamps 60 times
+closer together: :func:`replace_future`), for several t (fixed fractions plus adversarial bars:
+opportunity and fill bars of the full run).  Up to t the truncated and the replaced runs must make
+identical decisions - opportunities (ids, bars, directions), threats (ids,
 bars, types), orders/fills (bars, sides, sizes, prices, reasons) - and have identical equity before t
-(bar t itself differs only by the forced end-of-data exit).  The plugin's own outputs are checked too:
+(bar t itself differs only by the forced end-of-data exit).  The plugin's own outputs are checked too
+(both ways of changing the future):
 context features, opportunity signals and bias, market-threat flags.
 """
 
@@ -22,6 +25,7 @@ from s1mple_engine.data import MarketData, load_market_data
 from s1mple_engine.registry import all_plugins
 from s1mple_engine.validation import validate_blueprint
 from s1mple_engine.workers import Context, ContextWorker, OpportunityWorker, ThreatWorker
+from tests.plugins.helpers import replace_future
 
 #: params that make a plugin fire often enough on the sample data to be a meaningful test
 ACTIVE_PARAMS: dict[str, dict[str, Any]] = {
@@ -117,9 +121,12 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
-def _plugin_outputs(plugin, data: MarketData, t: int) -> None:
-    """The plugin's own vectorized outputs up to t do not change when the future is cut off."""
-    full, cut = Context(data), Context(data.slice(0, t + 1))
+def _plugin_outputs(plugin, data: MarketData, t: int, other: MarketData | None = None) -> None:
+    """The plugin's own vectorized outputs up to t do not change when the future is cut off (or replaced
+    by ``other``'s)."""
+    full, cut = Context(data), Context(other if other is not None else data.slice(0, t + 1))
+    if other is not None:  # compare the same prefix: keep bars <= t of both
+        return _plugin_outputs_prefix(plugin, full, cut, t)
     if isinstance(plugin, ContextWorker):
         fa, fb = plugin.compute(full), plugin.compute(cut)
         for k in fa:
@@ -133,6 +140,22 @@ def _plugin_outputs(plugin, data: MarketData, t: int) -> None:
         assert _same(plugin.bias(full)[: t + 1], plugin.bias(cut))
     elif isinstance(plugin, ThreatWorker) and plugin.kind == "market":
         assert _same(plugin.flags(full)[: t + 1], plugin.flags(cut))
+
+
+def _plugin_outputs_prefix(plugin, a: Context, b: Context, t: int) -> None:
+    if isinstance(plugin, ContextWorker):
+        fa, fb = plugin.compute(a), plugin.compute(b)
+        for k in fa:
+            assert _same(fa[k][: t + 1], fb[k][: t + 1]), f"feature {k} up to bar {t} sees the future"
+    elif isinstance(plugin, OpportunityWorker):
+        sa, sb = plugin.detect(a), plugin.detect(b)
+        ka, kb = sa.bars <= t, sb.bars <= t
+        assert _same(sa.bars[ka], sb.bars[kb]) and _same(sa.dirs[ka], sb.dirs[kb])
+        for k in sa.meta:
+            assert _same(sa.meta[k][ka], sb.meta[k][kb])
+        assert _same(plugin.bias(a)[: t + 1], plugin.bias(b)[: t + 1])
+    elif isinstance(plugin, ThreatWorker) and plugin.kind == "market":
+        assert _same(plugin.flags(a)[: t + 1], plugin.flags(b)[: t + 1])
 
 
 @pytest.mark.parametrize("dataset", ["daily", "hourly"])
@@ -156,6 +179,13 @@ def test_no_lookahead(name, dataset, datasets):
             assert a[key] == b[key], f"{name}: {key} up to bar {t} differ when the data ends at bar {t}"
         np.testing.assert_array_equal(full.equity_curve.values[:t], cut.equity_curve.values[:t])
         _plugin_outputs(plugin, data, t)
+        other = replace_future(data, t)
+        alt = backtest(other, bp, commission=0.001, slippage=0.0005)
+        b = _decisions(alt, t)
+        for key in a:
+            assert a[key] == b[key], f"{name}: {key} up to bar {t} differ when the bars after {t} differ"
+        np.testing.assert_array_equal(full.equity_curve.values[: t + 1], alt.equity_curve.values[: t + 1])
+        _plugin_outputs(plugin, data, t, other)
 
 
 def test_everything_together(datasets):

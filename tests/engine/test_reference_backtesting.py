@@ -88,3 +88,27 @@ def test_final_equity_within_one_percent_when_both_value_the_last_position_at_th
     last = ours.trades[-1]
     exit_commission = last.size * GOOG.Close.iloc[-1] * 0.002
     assert ours.metrics.final_equity == pytest.approx(final_ref - exit_commission, rel=1e-9)
+
+
+def test_bankruptcy_like_backtesting_py_on_btcusd_monthly():
+    """Always in the market on BTCUSD (monthly): the short of 2017 loses more than the account.  Both
+    engines liquidate at the close where equity reaches <= 0 and stay at 0; the curves are identical."""
+    from backtesting.test import BTCUSD
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Backtest(BTCUSD, SmaCross, cash=10_000, commission=0.002, finalize_trades=True).run()
+    op = load_operation(ROOT / "config/operations/ma_crossover.yaml")
+    ours = run_backtest(op, data=MarketData.from_frame(BTCUSD, symbol="BTCUSD"))
+    ref_eq = ref._equity_curve["Equity"].to_numpy()
+    eq = np.asarray(ours.equity_curve.values)
+    assert ref_eq.min() == 0.0 == ref_eq[-1], "the reference goes bankrupt too"
+    np.testing.assert_allclose(eq, ref_eq, rtol=1e-9, atol=1e-9)
+    last, ref_last = ours.trades[-1], ref._trades.iloc[-1]
+    assert (last.exit_bar, last.exit_reason) == (int(ref_last.ExitBar), "bankruptcy")
+    assert last.exit_price == pytest.approx(ref_last.ExitPrice, rel=1e-12)
+    m = ours.metrics
+    assert (m.final_equity, m.total_return, m.max_drawdown) == (0.0, -100.0, 100.0)
+    assert m.total_return == ref["Return [%]"] and -m.max_drawdown == ref["Max. Drawdown [%]"]
+    assert m.sharpe_ratio <= 0.0 and m.calmar_ratio == -1.0
+    assert m.exposure == pytest.approx(ref["Exposure Time [%]"])

@@ -100,6 +100,7 @@ def test_long_stop_and_target(bar2, exit_price, reason):
         ((100.0, 101.0, 89.0, 100.0), 90.0, "take_profit"),
         ((100.0, 106.0, 89.0, 100.0), 105.0, "stop_loss"),
         ((108.0, 109.0, 107.0, 108.0), 108.0, "stop_loss"),
+        ((400.0, 401.0, 399.0, 400.0), 400.0, "stop_loss"),  # a gap that loses more than the account
     ],
 )
 def test_short_stop_and_target(bar2, exit_price, reason):
@@ -114,6 +115,8 @@ def test_short_stop_and_target(bar2, exit_price, reason):
     (t,) = r.trades
     assert (t.side, t.exit_price, t.exit_reason) == ("short", pytest.approx(exit_price), reason)
     assert t.pnl == pytest.approx(10.0 * (100.0 - exit_price))
+    # bankruptcy: the account loses what it has, not more
+    assert min(r.equity_curve.values) >= 0.0 and r.metrics.final_equity == max(0.0, 1000.0 + t.pnl)
 
 
 def test_stop_fill_pays_slippage_and_stop_can_hit_in_entry_bar():
@@ -257,3 +260,24 @@ def test_mark_to_market_every_bar_and_exposure():
     assert r.equity_curve.values == pytest.approx([1000, 1000, 500 + u * 98, 500 + u * 105, 500 + u * 100])
     assert r.opportunities[1].status == "closed_position"  # close only, no reversal
     assert r.metrics.exposure == pytest.approx(3 / 5 * 100)  # entry bar 2 .. exit bar 4, inclusive
+
+
+def test_bankruptcy_liquidates_at_the_close_and_stops_trading():
+    # short 10 units at 100 with 1,000 cash: equity = 2,000 - 10 x close, zero at a close of 200
+    rows = flat(2) + [(150.0, 151.0, 149.0, 150.0), (250.0, 251.0, 249.0, 250.0)] + flat(3, 300.0)
+    bp = blueprint(
+        opportunity_workers=[scripted(shorts=[0], longs=[5])],
+        entry_planning=MKT,
+        exit_planning=REV,
+        size_planning=ALL_IN,
+    )
+    r = backtest(bars(rows), bp, cash=1000.0)
+    (t,) = r.trades
+    assert (t.side, t.exit_bar, t.exit_price, t.exit_reason) == ("short", 3, 250.0, "bankruptcy")
+    assert t.pnl == pytest.approx(-1500.0)  # the trade's loss as it happened ...
+    assert r.equity_curve.values == pytest.approx([1000.0, 1000.0, 500.0, 0.0, 0.0, 0.0, 0.0])  # ... capped
+    later = [o for o in r.opportunities if o.bar == 5]
+    assert [(o.status, o.reason) for o in later] == [("unfilled", "INSUFFICIENT_EQUITY")]
+    m = r.metrics
+    assert (m.final_equity, m.total_return, m.max_drawdown) == (0.0, -100.0, 100.0)
+    assert m.sharpe_ratio <= 0.0 and m.sortino_ratio <= 0.0 and m.calmar_ratio < 0.0

@@ -28,6 +28,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.extra_env: dict[str, str] = {}
+        self.extra_args: list[str] = []
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in self.cluster.process_env().items() if not k.startswith("AWS_")}
@@ -44,7 +45,13 @@ class OperatorProcess:
             log.write(f"\n===== start {self.starts} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "s1mple"), "operator", "--namespace", self.namespace],
+                [
+                    str(Path(sys.executable).parent / "s1mple"),
+                    "operator",
+                    "--namespace",
+                    self.namespace,
+                    *self.extra_args,
+                ],
                 env=self.env(),
                 cwd=ROOT,
                 stdout=log,

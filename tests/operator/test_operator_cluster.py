@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,12 +21,10 @@ import yaml
 from tests.cluster.fixtures import wait_for
 from tests.operator.harness import (
     ROOT,
-    OperatorProcess,
     example,
     get_resource,
     jobs_of,
     kubectl_apply,
-    storage_secret,
     wait_for_phase,
 )
 
@@ -34,28 +33,6 @@ pytestmark = pytest.mark.cluster
 OPT = "config/resources/optimization-ma-crossover.yaml"
 VT = "config/resources/varianttest-ma-crossover.yaml"
 CLUSTER_FIELDS = ("storage", "runner", "operation", "marketData")
-
-
-@pytest.fixture(scope="session")
-def crds(kube_cluster):
-    kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/optimizations.s1mple.io",
-        "crd/varianttests.s1mple.io",
-    )
-    return True
-
-
-@pytest.fixture
-def operator(kube_cluster, kube_namespace, crds, tmp_path):
-    op = OperatorProcess(kube_cluster, kube_namespace, tmp_path / "operator.log")
-    kubectl_apply(kube_cluster, storage_secret(kube_namespace, kube_cluster))
-    op.start()
-    yield op
-    op.stop()
 
 
 def local_run(doc: dict, kind: str, tmp_path: Path) -> dict:
@@ -86,6 +63,27 @@ def stored_result(s3_client, bucket: str, status: dict) -> dict:
     assert uri.startswith(f"s3://{bucket}/")
     body = s3_client.get_object(Bucket=bucket, Key=uri[len(f"s3://{bucket}/") :])["Body"].read()
     return json.loads(body)
+
+
+def report_opens_in_chromium(s3_client, bucket: str, status: dict, tmp_path: Path, check: str) -> Any:
+    """The report status names exists in MinIO and opens in chromium without a JavaScript error;
+    ``check``: JavaScript evaluated in the page once every chart is drawn."""
+    from tests.report.browser import Browser, artifacts_dir
+
+    uri = status["results"]["report"]
+    assert uri.startswith(f"s3://{bucket}/") and uri.endswith("/report.html")
+    page = tmp_path / "report.html"
+    page.write_bytes(s3_client.get_object(Bucket=bucket, Key=uri[len(f"s3://{bucket}/") :])["Body"].read())
+    browser = Browser()
+    try:
+        browser.open(page.as_uri())
+        browser.eval("window.s1mpleReport.drawAll()")
+        value = browser.eval(check)
+        assert browser.errors() == []
+        browser.screenshot(artifacts_dir() / ("cluster-" + "-".join(uri.split("/")[-3:-1]) + ".png"))
+    finally:
+        browser.close()
+    return value
 
 
 def by_run_id(result: dict) -> dict[str, dict]:
@@ -157,6 +155,11 @@ def test_optimization_matches_local_sweep(
     assert risk["status"] == ("True" if local["validation"]["overfit_risk"] else "False")
     assert risk["message"] == local["validation"]["verdict"]
     assert len(status["topResults"]) == min(10, local["planned_runs"])
+    # the report: in MinIO, and its heatmap has one cell per (fast, slow) combination
+    z = report_opens_in_chromium(
+        s3_client, s3_bucket, status, tmp_path, "document.getElementById('heatmap').data[0].z"
+    )
+    assert len([v for row in z for v in row if v is not None]) == 12
     # one Job, owned by the resource, with our labels only
     jobs = jobs_of(kube_cluster, kube_namespace)
     assert len(jobs) == 1
@@ -190,6 +193,10 @@ def test_variant_test_matches_local_and_has_comparative_analysis(
     # the significance of each variant against the baseline: the same bootstrap, the same numbers
     assert same_validation(cluster_result["significance"], local["significance"])
     assert local["comparative_analysis"]["baseline"] == local["results"][0]["variant_name"]
+    lines = report_opens_in_chromium(
+        s3_client, s3_bucket, status, tmp_path, "document.getElementById('variant-equity').data.length"
+    )
+    assert lines == 3
 
 
 def test_kubectl_get_shows_the_columns(kube_cluster, kube_namespace, s3_bucket, operator):

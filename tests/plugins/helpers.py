@@ -69,3 +69,25 @@ def backtest(data: MarketData, bp: Blueprint, curves: bool = True, **op: Any):
 
 def at(mask: np.ndarray) -> list[int]:
     return np.flatnonzero(mask).tolist()
+
+
+def replace_future(data: MarketData, t: int, spacing_divisor: int = 60) -> MarketData:
+    """``data`` with every bar after ``t`` replaced by a different future: prices mirrored around
+    ``close[t]`` (c^2 / price, so rallies become sell-offs and OHLC stays consistent), volume tripled, and
+    timestamps ``spacing_divisor`` times closer together.  A causal engine decides the same up to t."""
+    c = data.close[t]
+    k = slice(t + 1, None)
+    mirror = lambda a: np.concatenate((a[: t + 1], c * c / a[k]))  # noqa: E731
+    step = (data.time[t] - data.time[t - 1]) // spacing_divisor if t >= 1 else np.timedelta64(1, "m")
+    time = np.concatenate((data.time[: t + 1], data.time[t] + step * np.arange(1, len(data) - t)))
+    return MarketData(
+        time,
+        mirror(data.open),
+        np.concatenate((data.high[: t + 1], c * c / data.low[k])),
+        np.concatenate((data.low[: t + 1], c * c / data.high[k])),
+        mirror(data.close),
+        np.concatenate((data.volume[: t + 1], 3.0 * data.volume[k] + 1.0)),
+        symbol=data.symbol,
+        timeframe=data.timeframe,
+        source=data.source,
+    )

@@ -1,7 +1,9 @@
 """No lookahead for the shipped blueprints and for non-default plugin configurations (the registry-wide
 test in tests/engine runs every plugin with default params in a fixed pipeline; these cover the paths
 defaults do not reach: structure trailing with first-target activation, TWAP slices, FVG limit entries,
-DCA scale-in, threat-aware sizing).  Truncating the data at bar t must not change anything up to t."""
+DCA scale-in, threat-aware sizing).  Truncating the data at bar t, or replacing the bars after t with a
+different future (prices, volumes and timestamps: :func:`replace_future`), must not change anything up to
+t."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from s1mple_engine.config import Blueprint, MarketDataConfig, load_blueprint
 from s1mple_engine.data import load_market_data
 from s1mple_engine.validation import validate_blueprint
 
-from .helpers import backtest
+from .helpers import backtest, replace_future
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,6 +143,12 @@ def test_no_lookahead(config, dataset, data):
                 f"{config}/{dataset}: {key} up to bar {t - 1} change when the data ends at {t}"
             )
         np.testing.assert_array_equal(full.equity_curve.values[:t], cut.equity_curve.values[:t])
+        alt = backtest(replace_future(d, t), bp, cash=100_000.0, commission=0.0005)
+        b = decisions(alt, t)
+        a = decisions(full, t)
+        for key in a:
+            assert a[key] == b[key], f"{config}/{dataset}: {key} up to bar {t} change with another future"
+        np.testing.assert_array_equal(full.equity_curve.values[: t + 1], alt.equity_curve.values[: t + 1])
 
 
 def test_the_paths_are_exercised(data):

@@ -155,3 +155,25 @@ def test_dca_scorer_schedule_and_score():
     monthly, _ = signals("dca_opportunity_scorer", d, frequency="monthly")
     assert [b for b, _ in monthly] == [0, 31]  # Jan 1, Feb 1
     assert np.all(s.dirs == 1)
+
+
+# ------------------------------------------------------------------------------------------ ma_crossover
+
+
+def test_crossover_ignores_rounding_where_the_averages_are_equal():
+    # SMA(2) and SMA(3) at bar 3 are both 14.52 in exact (decimal) arithmetic: the fast average touches the
+    # slow one and moves up again; floating point makes their difference -1.8e-16 there, which used to
+    # report a death cross at 3 and a golden cross at 4
+    closes = [6.19, 14.52, 9.64, 19.4, 24.4]
+    data = bars(candles(closes, spread=0.1))
+    fast, slow = plugin("ma_crossover", fast=2, slow=3)._mas(ctx(data))
+    assert fast[3] - slow[3] != 0.0, "the rounding this test is about"
+    sig, _ = signals("ma_crossover", data, fast=2, slow=3)
+    assert sig == []
+    assert plugin("ma_crossover", fast=2, slow=3).bias(ctx(data)).tolist() == [0, 0, 1, 0, 1]
+
+
+def test_crossover_still_sees_a_real_cross():
+    closes = [6.19, 14.52, 9.64, 19.4, 4.4, 3.0, 30.0]
+    sig, _ = signals("ma_crossover", bars(candles(closes, spread=0.1)), fast=2, slow=3)
+    assert sig == [(5, -1), (6, 1)]

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-MODULES = ("run", "plugins", "plan", "optimize", "variant_test", "crds", "run_operator")
+MODULES = ("run", "plugins", "plan", "optimize", "variant_test", "report", "explore", "crds", "run_operator")
 
 
 def build_parser() -> argparse.ArgumentParser:

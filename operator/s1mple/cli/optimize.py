@@ -165,6 +165,8 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
         f"\nresults: {outcome.location}/{outcome.keys.get('result')} and {outcome.keys.get('table')}",
         file=out,
     )
+    if outcome.keys.get("report"):
+        print(f"report: {outcome.location}/{outcome.keys['report']}", file=out)
     if s.interrupted:
         print("interrupted: finished runs are stored; run the same command again to resume", file=out)
 

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--link", type=int, default=0, metavar="N", help="which strategy link to run (default 0)")
     p.add_argument("--json", action="store_true", help="print the whole BacktestResult as JSON")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="also write the backtest's report (price with entries and exits, equity, trades...) as HTML",
+    )
     p.set_defaults(func=run)
 
 
@@ -99,15 +104,27 @@ def run(args: argparse.Namespace) -> int:
             )
         bp = operation_blueprint(op, args.link)
         op, bp = apply_sets(op, bp, args.sets)
-        result = run_backtest(op, bp, curves=args.json)
+        result = run_backtest(op, bp, curves=args.json or bool(args.report))
     except ConfigError as exc:
         print(f"s1mple run: error: {exc}", file=sys.stderr)
         return 2
+    if args.report:
+        write_backtest_report(op, result, args.report)
     if args.json:
         sys.stdout.write(result.to_json() + "\n")
     else:
         sys.stdout.write(format_summary(result) + "\n")
     return 0
+
+
+def write_backtest_report(op: Any, result: Any, path: str) -> None:
+    from s1mple.meta.report import backtest_report
+    from s1mple_engine.data import load_market_data
+
+    bars = load_market_data(op.market_data, op.period)  # cached: the data the backtest just ran on
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(backtest_report(result, bars))
+    print(f"report: {path}", file=sys.stderr)
 
 
 _UNITS = {

@@ -24,6 +24,7 @@ class JobState:
     succeeded: int
     failed: int
     finished: bool
+    suspended: bool  # spec.suspend: queued (Kueue admits it by setting false) or paused
     complete: bool
     failed_indexes: str
     message: str
@@ -39,6 +40,7 @@ class JobState:
             succeeded=status.get("succeeded") or 0,
             failed=status.get("failed") or 0,
             finished="Complete" in conditions or failed is not None,
+            suspended=bool((job.get("spec") or {}).get("suspend")),
             complete="Complete" in conditions,
             failed_indexes=status.get("failedIndexes") or "",
             message=(failed or {}).get("message") or (failed or {}).get("reason") or "",

@@ -20,6 +20,7 @@ from kopf._core.intents import handlers as kopf_handlers
 from kopf._core.intents import registries as kopf_registries
 
 from s1mple.executors.kubernetes import KubernetesExecutor
+from s1mple.kube import monitoring
 from s1mple.kube.names import GROUP, VERSION
 from s1mple.kube.reconcile import in_flight, reconcile
 from s1mple.kube.research import ResourceRef, delete_artefacts
@@ -84,16 +85,21 @@ def release_memory() -> None:
 
 def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Move one resource one step on (the ``param`` of the registration is its kind)."""
-    kind = param
-    outcome = reconcile(
-        _ref(kind, body), dict(body.get("spec") or {}), dict(body.get("status") or {}), cluster()
-    )
+    ref, before = _ref(param, body), dict(body.get("status") or {})
+    with monitoring.reconciling(param):
+        outcome = reconcile(ref, dict(body.get("spec") or {}), before, cluster())
+    monitoring.observe(ref, before, outcome)
     if outcome.status is not None:
         patch.status.update(outcome.status)
         if outcome.status.get("completionTime"):
             release_memory()
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def watched(param: str, type: str | None, body: kopf.Body, **_: Any) -> None:
+    """Every watch event of a resource: keeps ``s1mple_resources{kind,phase}`` current."""
+    monitoring.seen(param, body["metadata"]["uid"], dict(body.get("status") or {}), type == "DELETED")
 
 
 def cleanup(param: str, body: kopf.Body, **_: Any) -> None:
@@ -140,3 +146,4 @@ def _timer_without_finalizer(plural: str, kind: str) -> None:
 for _kind, _info in KINDS.items():
     _timer_without_finalizer(_info["plural"], _kind)
     kopf.on.delete(GROUP, VERSION, _info["plural"], id="cleanup", param=_kind, when=_wants_cleanup)(cleanup)
+    kopf.on.event(GROUP, VERSION, _info["plural"], id="phases", param=_kind)(watched)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s1mple.kube.names import API_VERSION, child_labels
-from s1mple.kube.spec import RunnerSpec, StorageSpec, k8s_env_list
+from s1mple.kube.spec import KUEUE_QUEUE_LABEL, RunnerSpec, StorageSpec, k8s_env_list
 from s1mple_engine.runner import EXIT_BAD_MANIFEST  # the podFailurePolicy acts on the runner's own code
 
 RUNNER_CONTAINER = "runner"
@@ -42,10 +42,19 @@ class JobPlan:
     plan_id: str  # the pods read plans/<plan_id>/ under it
     storage: StorageSpec
     runner: RunnerSpec
+    max_failed_indexes: int | None = None  # None: default_max_failed_indexes
 
     @property
     def completions(self) -> int:
         return max(1, math.ceil(self.total_runs / self.runs_per_pod))
+
+
+def default_max_failed_indexes(completions: int) -> int:
+    """A quarter of the indexes (at least one).  An index fails only for infrastructure reasons, after
+    all its retries (a failed *run* still exits 0): when a quarter of them did, the cause is the image,
+    storage or the plan, not one pod's bad luck, so the Job stops instead of burning the rest of its
+    pods on the same error, and the resource reports Failed with the runs that are missing."""
+    return max(1, math.ceil(completions / 4))
 
 
 def pod_deadline_seconds(runs_per_pod: int, timeout_per_run: int) -> int:
@@ -67,13 +76,15 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
     labels = child_labels(plan.owner["kind"], plan.owner["name"], plan.generation)
     deadline = pod_deadline_seconds(plan.runs_per_pod, plan.timeout_per_run)
     waves = math.ceil(plan.completions / plan.max_workers)
-    return {
+    queue = plan.runner.queue_name
+    failed_indexes = plan.max_failed_indexes or default_max_failed_indexes(plan.completions)
+    job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
             "name": plan.name,
             "namespace": plan.namespace,
-            "labels": labels,
+            "labels": {**labels, KUEUE_QUEUE_LABEL: queue} if queue else labels,
             "annotations": {"s1mple.io/store": plan.store_uri, "s1mple.io/plan": plan.plan_id},
             "ownerReferences": [
                 {
@@ -91,8 +102,8 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
             "completions": plan.completions,
             "parallelism": min(plan.max_workers, plan.completions),
             "backoffLimitPerIndex": plan.retries,
-            # every index gets its chance: one bad slice must not stop the others
-            "maxFailedIndexes": plan.completions,
+            # a hopeless Job (bad image, storage gone) fails early instead of running every index
+            "maxFailedIndexes": min(failed_indexes, plan.completions),
             "podFailurePolicy": {
                 "rules": [
                     {
@@ -110,11 +121,22 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
             "activeDeadlineSeconds": deadline * waves * (plan.retries + 1) + POD_SLACK_SECONDS,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": _pod_metadata(plan.runner, labels),
                 "spec": _pod_spec(plan, deadline),
             },
         },
     }
+    if queue:  # Kueue admits a Job by unsuspending it
+        job["spec"]["suspend"] = True
+    return job
+
+
+def _pod_metadata(runner: RunnerSpec, labels: dict[str, str]) -> dict[str, Any]:
+    """The user's labels and annotations, then ours (validated not to overlap, see RunnerSpec)."""
+    metadata: dict[str, Any] = {"labels": {**runner.labels, **labels}}
+    if runner.annotations:
+        metadata["annotations"] = dict(runner.annotations)
+    return metadata
 
 
 def _pod_spec(plan: JobPlan, deadline: int) -> dict[str, Any]:
@@ -163,6 +185,12 @@ def _pod_spec(plan: JobPlan, deadline: int) -> dict[str, Any]:
         spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in runner.tolerations]
     if runner.service_account_name:
         spec["serviceAccountName"] = runner.service_account_name
+    if runner.priority_class_name:
+        spec["priorityClassName"] = runner.priority_class_name
+    if runner.affinity:
+        spec["affinity"] = runner.affinity.model_dump(by_alias=True, exclude_none=True)
+    if runner.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s.name} for s in runner.image_pull_secrets]
     return spec
 
 

@@ -2,7 +2,9 @@
 
 Every tick reads what is (the resource, its Job, the results in storage) and moves it one step on:
 
-    new generation -> validate + plan -> write manifest -> create the Job  (phase Running)
+    new generation -> validate + plan -> write manifest -> create the Job  (phase Running, or Queued
+                                                                           when Kueue admits the Job)
+    Queued         -> wait while the Job is suspended                     (phase Queued)
     Running        -> count results in storage, read the Job              (status counts)
     Job finished   -> aggregate results -> results.parquet + result JSON  (phase Succeeded / Failed)
 
@@ -25,10 +27,10 @@ from s1mple.kube.status import (
     Condition,
     Phase,
     ResearchStatus,
+    conditions_for,
     now,
     overfit_condition,
     status_patch,
-    succeeded_condition,
 )
 from s1mple_engine.config import ConfigError
 from s1mple_engine.store import StoreError
@@ -50,6 +52,7 @@ class Outcome:
     status: dict[str, Any] | None = None
     events: list[Event] = field(default_factory=list)
     storage_trouble: bool = False
+    aggregation_seconds: float | None = None  # how long aggregating the results took (for /metrics)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class _NoJob:
 
     active: int = 0
     finished: bool = True
+    suspended: bool = False
     failed_indexes: str = ""
     message: str = "no runs to schedule"
 
@@ -148,10 +152,16 @@ def _start_generation(
     )
     if created:
         events.append(Event("Normal", "JobCreated", f"Job {job_name}"))
+    queue = plan.runner.queue_name
+    phase, reason, message = (
+        (Phase.QUEUED, "Queued", _queued_message(job_name, queue))
+        if queue
+        else (Phase.RUNNING, "Running", f"Job {job_name}: {planned.total} runs")
+    )
     new = ResearchStatus(
-        phase=Phase.RUNNING,
+        phase=phase,
         observed_generation=ref.generation,
-        conditions=[_condition("Unknown", "Running", f"Job {job_name}: {planned.total} runs", ref, current)],
+        conditions=_conditions(phase, reason, message, ref, current),
         start_time=now(),
         job_name=job_name,
         progress=f"{planned.already_done}/{planned.total}",
@@ -164,6 +174,8 @@ def _start_generation(
 
 def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, cluster: Cluster) -> Outcome:
     job = cluster.read_job(ref.namespace, current.job_name)
+    if job is not None and job.suspended and current.phase == Phase.QUEUED:
+        return Outcome()  # nothing runs while the Job waits for admission: no need to read storage
     try:
         planned = plan_resource(ref, spec, cluster, replan=False)
         progress = planned.progress()
@@ -177,6 +189,8 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
         return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
 
     running = job.active
+    if not job.finished and job.suspended != (current.phase == Phase.QUEUED):
+        return Outcome(*_admission(ref, current, planned, job))
     if not job.finished and progress.done < planned.total:
         key, clock = (ref.uid, ref.generation), time.monotonic()
         if clock - _progress_patched.get(key, -PROGRESS_EVERY) < PROGRESS_EVERY:
@@ -195,32 +209,34 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
 
 
 def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any) -> Outcome:
+    started = time.monotonic()
     try:
         result: Aggregate = aggregate(planned)
     except StoreError as exc:
         return _waiting_for_storage(ref, current, str(exc))
+    took = time.monotonic() - started
     forget(planned)
     _progress_patched.pop((ref.uid, ref.generation), None)
     missing = planned.total - result.succeeded - result.failed
     if missing == 0 and result.succeeded == 0 and planned.total > 0:
-        phase, cond, reason = Phase.FAILED, "False", "NoSuccessfulRuns"
+        phase, reason = Phase.FAILED, "NoSuccessfulRuns"
         message = f"all {planned.total} runs failed; first error: {result.first_error}"
         event = Event("Warning", reason, message)
     elif missing == 0:
-        phase, cond, reason = Phase.SUCCEEDED, "True", "Completed"
+        phase, reason = Phase.SUCCEEDED, "Completed"
         message = f"{result.succeeded} runs succeeded, {result.failed} failed"
         event = Event(
             "Normal", "Completed", message + (f"; best {result.best_text}" if result.best_text else "")
         )
     else:
-        phase, cond, reason = Phase.FAILED, "False", "RunsMissing"
+        phase, reason = Phase.FAILED, "RunsMissing"
         detail = f"; failed Job indexes {job.failed_indexes}" if job.failed_indexes else ""
         message = (
             f"{missing} of {planned.total} runs have no result{detail} ({job.message or 'Job finished'})"
         )
         event = Event("Warning", "RunsMissing", message)
     events: list[Event] = []
-    conditions = [_condition(cond, reason, message, ref, current)]
+    conditions = _conditions(phase, reason, message, ref, current)
     if result.validation is not None and result.validation.overfit_risk is not None:
         previous = [c.model_dump(by_alias=True) for c in current.conditions]
         conditions.append(overfit_condition(result.validation, ref.generation, previous))
@@ -247,18 +263,18 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             "comparative_analysis": result.comparative_analysis,
             "validation": result.validation,
             "results": current.results.model_copy(
-                update={"table": result.table_uri, "summary": result.summary_uri}
+                update={"table": result.table_uri, "summary": result.summary_uri, "report": result.report_uri}
             ),
         }
     )
-    return Outcome(status_patch(final), [event, *events])
+    return Outcome(status_patch(final), [event, *events], aggregation_seconds=took)
 
 
 def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:
     new = ResearchStatus(
         phase=Phase.INVALID,
         observed_generation=ref.generation,
-        conditions=[_condition("False", "InvalidSpec", message, ref, current)],
+        conditions=_conditions(Phase.INVALID, "InvalidSpec", message, ref, current),
         completion_time=now(),
     )
     return Outcome(status_patch(new), [Event("Warning", "InvalidSpec", message[:1024])])
@@ -270,18 +286,40 @@ def _waiting_for_storage(ref: ResourceRef, current: ResearchStatus, message: str
     failures = _storage_failures.get(key, (0, 0.0))[0] + 1
     delay = STORAGE_BACKOFF[min(failures, len(STORAGE_BACKOFF)) - 1]
     _storage_failures[key] = (failures, time.monotonic() + delay)
-    conditions = [_condition("Unknown", "StorageUnavailable", message, ref, current)]
+    conditions = _conditions(current.phase, "StorageUnavailable", message, ref, current)
     if current.conditions and current.conditions[0].message == conditions[0].message:
         return Outcome(storage_trouble=True)
     patch = {"conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions]}
     return Outcome(patch, [Event("Warning", "StorageUnavailable", message[:1024])], storage_trouble=True)
 
 
-def _condition(
-    status: str, reason: str, message: str, ref: ResourceRef, current: ResearchStatus
-) -> Condition:
+def _admission(
+    ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any
+) -> tuple[dict[str, Any], list[Event]]:
+    """The Job was suspended (queued, or preempted by Kueue) or resumed (admitted): say so."""
+    if job.suspended:
+        queue = planned.spec.runner.queue_name
+        phase, reason, message = Phase.QUEUED, "Queued", _queued_message(job.name, queue)
+        event = Event("Normal", "Queued", message)
+    else:
+        phase, reason, message = Phase.RUNNING, "Running", f"Job {job.name}: {planned.total} runs"
+        event = Event("Normal", "Admitted", f"Job {job.name} resumed: {planned.total} runs")
+    updated = current.model_copy(
+        update={"phase": phase, "conditions": _conditions(phase, reason, message, ref, current)}
+    )
+    return status_patch(updated), [event]
+
+
+def _queued_message(job_name: str, queue: str | None) -> str:
+    where = f"Kueue LocalQueue {queue!r}" if queue else "its spec.suspend to be set to false"
+    return f"Job {job_name} is suspended, waiting for {where}"
+
+
+def _conditions(
+    phase: Phase | None, reason: str, message: str, ref: ResourceRef, current: ResearchStatus
+) -> list[Condition]:
     previous = [c.model_dump(by_alias=True) for c in current.conditions]
-    return succeeded_condition(status, reason, message, ref.generation, previous)
+    return conditions_for(phase, reason, message, ref.generation, previous)
 
 
 def _changed(current: ResearchStatus, updated: ResearchStatus) -> dict[str, Any] | None:

@@ -205,6 +205,7 @@ class PlannedResource:
             max_workers=pc.max_workers or 1,
             timeout_per_run=int(math.ceil(pc.timeout_per_run or 300)),
             retries=pc.retries,
+            max_failed_indexes=pc.max_failed_indexes,
             store_uri=self.store.uri,
             plan_id=self.plan_id,
             storage=self.spec.storage,
@@ -400,6 +401,7 @@ class Aggregate:
     table_uri: str
     summary_uri: str
     first_error: str | None = None
+    report_uri: str | None = None
     validation: ValidationSummary | None = None
 
 
@@ -439,6 +441,7 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         comparative_analysis=comparative,
         table_uri=planned.store.url(FRAME_KEY),
         summary_uri=planned.store.url(RESULT_KEY),
+        report_uri=planned.store.url(outcome.keys["report"]) if "report" in outcome.keys else None,
         validation=validation_summary(result.get("validation")),
     )
 

@@ -31,6 +31,13 @@ class ClusterParallelConfig(ParallelConfig):
     )
     timeout_per_run: float | None = Field(default=300, gt=0, le=86_400, description="seconds")
     retries: int = Field(default=2, ge=0, le=10, description="backoffLimitPerIndex: pod retries per index")
+    max_failed_indexes: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="the Job fails once this many indexes failed all their retries; default a quarter "
+        "of the indexes (at least 1)",
+    )
 
 
 class _ClusterResearch(ClusterFields):
@@ -88,6 +95,13 @@ def printer_columns(kind: str = "Optimization") -> list[dict[str, Any]]:
         {"name": "Best", "type": "string", "jsonPath": ".status.best"},
         *(validation if kind == "Optimization" else []),
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # -o wide: why it is Invalid, Failed, Queued or waiting (the Ready condition's message)
+        {
+            "name": "Message",
+            "type": "string",
+            "priority": 1,
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        },
     ]
 
 
@@ -123,8 +137,9 @@ def crd(kind: str) -> dict[str, Any]:
                             "type": "object",
                             "description": f"{kind}: trading-strategy research run as Indexed Jobs.",
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
+                                "kind": {"type": "string", "description": kind},
+                                # ObjectMeta: the API server allows nothing more here
                                 "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": status_schema,

@@ -6,28 +6,56 @@ These models are composed with the local optimization/variant configs into the C
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from s1mple_engine.config import Operation, SpecModel
 
 DEFAULT_RUNNER_IMAGE = "ghcr.io/s1mple/s1mple-runner:0.1.0"
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+#: The Kueue label that names the LocalQueue a Job waits in (https://kueue.sigs.k8s.io).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+#: Label/annotation prefixes the operator and the Job controller own: a user value would clash.
+RESERVED_PREFIXES = ("s1mple.io/", "batch.kubernetes.io/")
+_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ANNOTATIONS_BYTES = 256 * 1024  # the API server's limit on all annotations of one object
+
+
+def metadata_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid label/annotation key (``[prefix/]name``), or None when it is."""
+    prefix, _, name = key.rpartition("/")
+    if not _NAME_PART.match(name) or len(name) > 63:
+        return (
+            f"key {key!r}: the name part must be 1-63 characters of letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    if "/" in key and (not _SUBDOMAIN.match(prefix) or len(prefix) > 253):
+        return f"key {key!r}: the prefix must be a lowercase DNS subdomain (e.g. example.com/)"
+    if key == KUEUE_QUEUE_LABEL:
+        return f"key {key!r} is set from runner.queueName: set that instead"
+    if key.startswith(RESERVED_PREFIXES):
+        return f"key {key!r} is under a prefix the operator sets ({', '.join(RESERVED_PREFIXES)}): rename it"
+    return None
 
 
 class ConfigMapOperationRef(SpecModel):
     """A ConfigMap holding the operation YAML (its blueprint links inline, or further keys of it)."""
 
-    name: str = Field(pattern=_K8S_NAME, max_length=253)
-    key: str = Field(default="operation.yaml", max_length=253)
+    name: str = Field(pattern=_K8S_NAME, max_length=253, description="the ConfigMap, in the same namespace")
+    key: str = Field(default="operation.yaml", max_length=253, description="the key holding the YAML")
 
 
 class OperationSource(SpecModel):
     """Where the base operation comes from: exactly one of inline, a ConfigMap, or a path in the image."""
 
-    inline: Operation | None = None
-    config_map_ref: ConfigMapOperationRef | None = None
+    inline: Operation | None = Field(default=None, description="the operation itself, as in its YAML file")
+    config_map_ref: ConfigMapOperationRef | None = Field(
+        default=None, description="a ConfigMap key holding the operation YAML"
+    )
     path: str | None = Field(default=None, description="operation YAML path inside the runner image")
 
     @model_validator(mode="after")
@@ -41,45 +69,128 @@ class OperationSource(SpecModel):
 class CredentialsSecretRef(SpecModel):
     """A Secret with the S3 credentials; key names default to the ones boto3 reads."""
 
-    name: str = Field(pattern=_K8S_NAME, max_length=253)
-    access_key_id_key: str = "AWS_ACCESS_KEY_ID"
-    secret_access_key_key: str = "AWS_SECRET_ACCESS_KEY"
+    name: str = Field(pattern=_K8S_NAME, max_length=253, description="the Secret, in the same namespace")
+    access_key_id_key: str = Field(default="AWS_ACCESS_KEY_ID", description="key of the access key id")
+    secret_access_key_key: str = Field(
+        default="AWS_SECRET_ACCESS_KEY", description="key of the secret access key"
+    )
 
 
 class StorageSpec(SpecModel):
     """Where runs write results: an s3:// bucket/prefix (MinIO or S3)."""
 
-    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", max_length=512)
+    uri: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        max_length=512,
+        description="s3://bucket/prefix under which each resource gets its own folder",
+    )
     endpoint: str | None = Field(default=None, description="S3 endpoint URL, e.g. http://minio.minio:9000")
-    region: str | None = None
-    credentials_secret_ref: CredentialsSecretRef | None = None
+    region: str | None = Field(default=None, description="S3 region (default us-east-1)")
+    credentials_secret_ref: CredentialsSecretRef | None = Field(
+        default=None, description="the Secret with the S3 credentials (default: the pods' environment)"
+    )
     cleanup: bool = Field(
         default=False, description="delete this resource's artefacts from storage when it is deleted"
     )
 
 
 class Toleration(SpecModel):
-    key: str | None = None
-    operator: str | None = Field(default=None, pattern="^(Exists|Equal)$")
-    value: str | None = None
-    effect: str | None = Field(default=None, pattern="^(NoSchedule|PreferNoSchedule|NoExecute)$")
-    toleration_seconds: int | None = None
+    """A pod toleration, as in a pod spec."""
+
+    key: str | None = Field(default=None, description="the taint key (empty with Exists: every taint)")
+    operator: str | None = Field(default=None, pattern="^(Exists|Equal)$", description="Exists or Equal")
+    value: str | None = Field(default=None, description="the taint value (with Equal)")
+    effect: str | None = Field(
+        default=None,
+        pattern="^(NoSchedule|PreferNoSchedule|NoExecute)$",
+        description="the taint effect to tolerate (empty: all)",
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="how long a NoExecute taint is tolerated"
+    )
 
 
 class Resources(SpecModel):
-    requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "500m", "memory": "512Mi"})
-    limits: dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi"})
+    """The runner container's resources, as in a pod spec."""
+
+    requests: dict[str, str] = Field(
+        default_factory=lambda: {"cpu": "500m", "memory": "512Mi"}, description="e.g. cpu: 500m"
+    )
+    limits: dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi"}, description="e.g. memory: 1Gi")
+
+
+class Affinity(SpecModel):
+    """Pod affinity rules, as in a pod spec (checked by the API server when the Job is created)."""
+
+    node_affinity: dict[str, Any] | None = Field(default=None, description="a pod spec's nodeAffinity")
+    pod_affinity: dict[str, Any] | None = Field(default=None, description="a pod spec's podAffinity")
+    pod_anti_affinity: dict[str, Any] | None = Field(default=None, description="a pod spec's podAntiAffinity")
+
+
+class LocalObjectReference(SpecModel):
+    """A Secret in the resource's namespace, by name."""
+
+    name: str = Field(pattern=_K8S_NAME, max_length=253, description="the Secret's name")
 
 
 class RunnerSpec(SpecModel):
     """The backtest container: image and where/how its pods run."""
 
-    image: str = Field(default=DEFAULT_RUNNER_IMAGE, max_length=512)
-    image_pull_policy: str | None = Field(default=None, pattern="^(Always|IfNotPresent|Never)$")
-    resources: Resources = Field(default_factory=Resources)
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
-    service_account_name: str | None = Field(default=None, pattern=_K8S_NAME, max_length=253)
+    image: str = Field(default=DEFAULT_RUNNER_IMAGE, max_length=512, description="the runner image")
+    image_pull_policy: str | None = Field(
+        default=None, pattern="^(Always|IfNotPresent|Never)$", description="Always, IfNotPresent or Never"
+    )
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, max_length=16, description="Secrets to pull the runner image with"
+    )
+    resources: Resources = Field(default_factory=Resources, description="the runner container's resources")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="node labels the pods need")
+    tolerations: list[Toleration] = Field(default_factory=list, description="taints the pods tolerate")
+    affinity: Affinity | None = Field(default=None, description="node and pod (anti-)affinity of the pods")
+    service_account_name: str | None = Field(
+        default=None, pattern=_K8S_NAME, max_length=253, description="the pods' ServiceAccount"
+    )
+    priority_class_name: str | None = Field(
+        default=None, pattern=_K8S_NAME, max_length=253, description="the pods' PriorityClass"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="extra labels on the Job's pods (not under s1mple.io/)"
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="extra annotations on the Job's pods (not under s1mple.io/)"
+    )
+    queue_name: str | None = Field(
+        default=None,
+        pattern=_K8S_NAME,
+        max_length=63,
+        description="a Kueue LocalQueue: the Job gets the kueue.x-k8s.io/queue-name label and is created "
+        "suspended, for Kueue to admit",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        problems = [p for p in map(metadata_key_problem, labels) if p]
+        problems += [
+            f"value {v[:70]!r} of {k!r}: at most 63 letters, digits, '-', '_' or '.', starting and ending "
+            "with a letter or digit"
+            for k, v in labels.items()
+            if len(v) > 63 or not _LABEL_VALUE.match(v)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return labels
+
+    @field_validator("annotations")
+    @classmethod
+    def _valid_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        problems = [p for p in map(metadata_key_problem, annotations) if p]
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+        if size > ANNOTATIONS_BYTES // 2:  # leave room for the operator's and controllers' own
+            problems.append(f"{size} bytes in all; keep them under {ANNOTATIONS_BYTES // 2}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return annotations
 
 
 class ClusterFields(SpecModel):
@@ -93,8 +204,8 @@ class ClusterFields(SpecModel):
         description="market data URI (s3://..., a path in the image, or sample:NAME); "
         "replaces the base operation's market data",
     )
-    storage: StorageSpec
-    runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    storage: StorageSpec = Field(description="where the runs write their results")
+    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="the pods that run the backtests")
 
 
 def k8s_env_list(values: dict[str, Any]) -> list[dict[str, Any]]:

@@ -49,7 +49,12 @@ METRICS = (
     "calmar_ratio",
 )
 #: Causality counts of a backtest summary.
-CAUSALITY_COUNTS = ("opportunities_detected", "opportunities_rejected", "threats_detected")
+CAUSALITY_COUNTS = (
+    "opportunities_detected",
+    "opportunities_rejected",
+    "opportunities_skipped",
+    "threats_detected",
+)
 
 WORKER_CATEGORIES = (
     "context_workers",
@@ -95,10 +100,10 @@ def metric_direction(metric: str, overrides: dict[str, Direction] | None = None)
 class ParamRange(SpecModel):
     """Values of one swept parameter: ``start``/``end``/``step`` (inclusive, float-safe) or ``values``."""
 
-    start: int | float | None = None
-    end: int | float | None = None
-    step: int | float | None = None
-    values: list[Scalar] | None = None
+    start: int | float | None = Field(default=None, description="first value of a range")
+    end: int | float | None = Field(default=None, description="last value of a range (inclusive)")
+    step: int | float | None = Field(default=None, description="distance between range values")
+    values: list[Scalar] | None = Field(default=None, description="explicit values (instead of a range)")
 
     @model_validator(mode="after")
     def _one_form(self) -> ParamRange:
@@ -184,29 +189,39 @@ def is_range_mapping(value: Any) -> bool:
 class PlanningOverrides(SpecModel):
     """Per planning phase: a given list replaces that phase's workers; an absent phase keeps the base's."""
 
-    entry_planning: list[WorkerConfig] | None = None
-    exit_planning: list[WorkerConfig] | None = None
-    size_planning: list[WorkerConfig] | None = None
-    order_routing: list[WorkerConfig] | None = None
+    entry_planning: list[WorkerConfig] | None = Field(default=None, description="replaces entryPlanning")
+    exit_planning: list[WorkerConfig] | None = Field(default=None, description="replaces exitPlanning")
+    size_planning: list[WorkerConfig] | None = Field(default=None, description="replaces sizePlanning")
+    order_routing: list[WorkerConfig] | None = Field(default=None, description="replaces orderRouting")
 
 
 class ExecutionOverrides(SpecModel):
     """Per execution phase: a given list replaces that phase's workers; an absent phase keeps the base's."""
 
-    position_management: list[WorkerConfig] | None = None
-    risk_safety: list[WorkerConfig] | None = None
-    operational: list[WorkerConfig] | None = None
+    position_management: list[WorkerConfig] | None = Field(
+        default=None, description="replaces positionManagement"
+    )
+    risk_safety: list[WorkerConfig] | None = Field(default=None, description="replaces riskSafety")
+    operational: list[WorkerConfig] | None = Field(default=None, description="replaces operational")
 
 
 class BlueprintOverrides(SpecModel):
     """A partial blueprint, deep-merged onto the base blueprint (rules in :mod:`s1mple.meta.merge`)."""
 
-    context_workers: list[WorkerConfig] | None = None
-    opportunity_workers: list[WorkerConfig] | None = None
-    threat_workers: list[WorkerConfig] | None = None
-    planning_workers: PlanningOverrides | None = None
-    execution_workers: ExecutionOverrides | None = None
-    operator_overrides: dict[str, OperatorConfig] | None = None
+    context_workers: list[WorkerConfig] | None = Field(default=None, description="replaces contextWorkers")
+    opportunity_workers: list[WorkerConfig] | None = Field(
+        default=None, description="replaces opportunityWorkers"
+    )
+    threat_workers: list[WorkerConfig] | None = Field(default=None, description="replaces threatWorkers")
+    planning_workers: PlanningOverrides | None = Field(
+        default=None, description="replaces the named planning phases"
+    )
+    execution_workers: ExecutionOverrides | None = Field(
+        default=None, description="replaces the named execution phases"
+    )
+    operator_overrides: dict[str, OperatorConfig] | None = Field(
+        default=None, description="replaces operator strategies, by operator id"
+    )
 
     @field_validator("operator_overrides")
     @classmethod
@@ -237,11 +252,13 @@ def _check_phase(category: str, phase: str | None, where: str) -> None:
 class ParameterSpaceEntry(SpecModel):
     """Sweep params of one worker of the base blueprint (found by category[, phase], plugin[, subtype])."""
 
-    worker_category: WorkerCategory
-    worker_phase: str | None = None
-    worker_plugin: str = Field(min_length=1, max_length=100)
-    subtype: str | None = None
-    parameters: dict[str, ParamRange] = Field(min_length=1)
+    worker_category: WorkerCategory = Field(
+        description="the blueprint's worker list, e.g. opportunity_workers"
+    )
+    worker_phase: str | None = Field(default=None, description="the phase, for planning/execution workers")
+    worker_plugin: str = Field(min_length=1, max_length=100, description="the plugin whose params vary")
+    subtype: str | None = Field(default=None, description="the worker's subtype, when several share a plugin")
+    parameters: dict[str, ParamRange] = Field(min_length=1, description="the values of each parameter")
 
     @model_validator(mode="after")
     def _phase(self) -> ParameterSpaceEntry:
@@ -252,17 +269,17 @@ class ParameterSpaceEntry(SpecModel):
 class SubtypeVariant(SpecModel):
     """One choice of a worker_selection: the category's workers become these plugins (of this subtype)."""
 
-    subtype: str = Field(min_length=1, max_length=100)
-    plugins: list[str] = Field(min_length=1)
+    subtype: str = Field(min_length=1, max_length=100, description="the worker subtype")
+    plugins: list[str] = Field(min_length=1, description="the plugins to try in it")
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="params per plugin name; default: the base blueprint's, else none"
     )
 
 
 class WorkerSelection(SpecModel):
-    worker_category: WorkerCategory
-    worker_phase: str | None = None
-    subtype_variants: list[SubtypeVariant] = Field(min_length=1)
+    worker_category: WorkerCategory = Field(description="the blueprint's worker list")
+    worker_phase: str | None = Field(default=None, description="the phase, for planning/execution workers")
+    subtype_variants: list[SubtypeVariant] = Field(min_length=1, description="the choices, per subtype")
 
     @model_validator(mode="after")
     def _phase(self) -> WorkerSelection:
@@ -274,17 +291,17 @@ class PhaseVariantOption(SpecModel):
     """One worker a phase may be set to; a param given as a range mapping ({start,end,step} / {values})
     multiplies the options."""
 
-    plugin: str = Field(min_length=1, max_length=100)
-    subtype: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    triggers: list[str] | None = None
+    plugin: str = Field(min_length=1, max_length=100, description="the registered plugin name")
+    subtype: str | None = Field(default=None, description="the worker subtype")
+    params: dict[str, Any] = Field(default_factory=dict, description="the plugin's parameters")
+    triggers: list[str] | None = Field(default=None, description="events that run this worker")
 
 
 class PlanningVariantDimension(SpecModel):
     """The workers of one phase become exactly one of ``variants`` (planning or execution phase)."""
 
-    phase: str
-    variants: list[PhaseVariantOption] = Field(min_length=1)
+    phase: str = Field(description="the planning phase, e.g. exit_planning")
+    variants: list[PhaseVariantOption] = Field(min_length=1, description="the workers to try in it")
 
     @field_validator("phase")
     @classmethod
@@ -307,20 +324,22 @@ class _StrategyChoice(SpecModel):
 
 
 class ExecutionStrategyChoice(_StrategyChoice):
-    values: list[ExecutionStrategy] = Field(min_length=1)
+    values: list[ExecutionStrategy] = Field(min_length=1, description="the execution strategies to try")
 
 
 class AggregationStrategyChoice(_StrategyChoice):
-    values: list[AggregationStrategy] = Field(min_length=1)
+    values: list[AggregationStrategy] = Field(min_length=1, description="the aggregation strategies to try")
 
 
 class OperatorVariant(SpecModel):
     """Vary how one operator runs its workers; aggregation follows execution (SEQUENTIAL → CHAIN_THROUGH,
     PARALLEL → COLLECT_ALL, EVENT_DRIVEN → NONE) unless ``aggregation_strategy`` is given."""
 
-    operator_id: str
-    execution_strategy: ExecutionStrategyChoice
-    aggregation_strategy: AggregationStrategyChoice | None = None
+    operator_id: str = Field(description="the operator whose strategy varies")
+    execution_strategy: ExecutionStrategyChoice = Field(description="the execution strategies to try")
+    aggregation_strategy: AggregationStrategyChoice | None = Field(
+        default=None, description="the aggregation strategies to try"
+    )
 
     @field_validator("operator_id")
     @classmethod
@@ -331,18 +350,20 @@ class OperatorVariant(SpecModel):
 
 
 class WorkerVariant(SpecModel):
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = None
-    overrides: BlueprintOverrides = Field(default_factory=BlueprintOverrides)
+    name: str = Field(min_length=1, max_length=100, description="the variant's name")
+    description: str | None = Field(default=None, description="free text for people")
+    overrides: BlueprintOverrides = Field(default_factory=BlueprintOverrides, description="what it changes")
 
 
 class OptimizationTargets(SpecModel):
-    primary_metric: str = "sharpe_ratio"
+    primary_metric: str = Field(default="sharpe_ratio", description="the metric that ranks runs")
     direction: Direction | None = Field(
         default=None, description="of the primary metric; default maximize (minimize for max_drawdown)"
     )
-    secondary_metrics: list[str] = Field(default_factory=list)
-    metric_directions: dict[str, Direction] = Field(default_factory=dict)
+    secondary_metrics: list[str] = Field(default_factory=list, description="further metrics to report")
+    metric_directions: dict[str, Direction] = Field(
+        default_factory=dict, description="maximize or minimize, per metric"
+    )
 
     @model_validator(mode="after")
     def _known(self) -> OptimizationTargets:
@@ -360,7 +381,7 @@ class OptimizationTargets(SpecModel):
 class RunConstraints(SpecModel):
     """A run that violates these is infeasible: reported, but never the best."""
 
-    min_trades: int | None = Field(default=None, ge=0)
+    min_trades: int | None = Field(default=None, ge=0, description="fewer trades: the run is infeasible")
     max_drawdown: float | None = Field(default=None, ge=0, description="percent, e.g. 15.0")
 
 
@@ -376,9 +397,9 @@ class SearchStrategy(StrEnum):
 
 
 class SearchConfig(SpecModel):
-    strategy: SearchStrategy = SearchStrategy.GRID
+    strategy: SearchStrategy = Field(default=SearchStrategy.GRID, description="grid, random or bayesian")
     max_trials: int | None = Field(default=None, ge=1, description="random/bayesian: number of runs")
-    seed: int = 0
+    seed: int = Field(default=0, description="random/bayesian: the seed (same seed, same runs)")
 
     @model_validator(mode="after")
     def _trials(self) -> SearchConfig:
@@ -418,25 +439,39 @@ class ValidationSpec(SpecModel):
 
 class OptimizationConfig(SpecModel):
     name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(default=None, description="free text for people")
     base_operation: str = Field(min_length=1)
     strategy_link: str | None = Field(
         default=None, description="blueprint name, when the base operation links more than one"
     )
-    parameter_space: list[ParameterSpaceEntry] = Field(default_factory=list)
-    worker_selection: list[WorkerSelection] = Field(default_factory=list)
-    planning_variants: list[PlanningVariantDimension] = Field(default_factory=list)
-    operator_variants: list[OperatorVariant] = Field(default_factory=list)
-    worker_variants: list[WorkerVariant] = Field(default_factory=list)
+    parameter_space: list[ParameterSpaceEntry] = Field(
+        default_factory=list, description="plugin parameters to sweep"
+    )
+    worker_selection: list[WorkerSelection] = Field(default_factory=list, description="plugins to swap in")
+    planning_variants: list[PlanningVariantDimension] = Field(
+        default_factory=list, description="planning workers to swap in"
+    )
+    operator_variants: list[OperatorVariant] = Field(
+        default_factory=list, description="operator strategies to try"
+    )
+    worker_variants: list[WorkerVariant] = Field(
+        default_factory=list, description="named blueprint changes to try"
+    )
     parameter_constraints: list[str] = Field(
         default_factory=list, description="e.g. 'ma_crossover.fast < ma_crossover.slow'"
     )
-    optimization_targets: OptimizationTargets = Field(default_factory=OptimizationTargets)
+    optimization_targets: OptimizationTargets = Field(
+        default_factory=OptimizationTargets, description="which metric ranks the runs"
+    )
     constraints: RunConstraints = Field(default_factory=RunConstraints)
     parallel_config: ParallelConfig = Field(default_factory=ParallelConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
-    max_combinations: int = Field(default=DEFAULT_MAX_COMBINATIONS, ge=1)
-    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    search: SearchConfig = Field(default_factory=SearchConfig, description="how the space is searched")
+    max_combinations: int = Field(
+        default=DEFAULT_MAX_COMBINATIONS, ge=1, description="refuse a grid larger than this many runs"
+    )
+    validation: ValidationSpec = Field(
+        default_factory=ValidationSpec, description="how far the best can be trusted: PBO, DSR thresholds"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> OptimizationConfig:
@@ -468,15 +503,19 @@ class OptimizationConfig(SpecModel):
 
 
 class Variant(SpecModel):
-    name: str = Field(min_length=1, max_length=100)
-    description: str | None = None
-    overrides: BlueprintOverrides = Field(default_factory=BlueprintOverrides)
+    name: str = Field(min_length=1, max_length=100, description="the variant's name")
+    description: str | None = Field(default=None, description="free text for people")
+    overrides: BlueprintOverrides = Field(default_factory=BlueprintOverrides, description="what it changes")
 
 
 class ComparisonConfig(SpecModel):
-    metrics: list[str] = Field(default_factory=lambda: list(METRICS[:6]))
-    visualizations: list[str] = Field(default_factory=lambda: list(VISUALIZATIONS[:3]))
-    causality_analysis: list[str] = Field(default_factory=lambda: list(CAUSALITY_ANALYSES))
+    metrics: list[str] = Field(default_factory=lambda: list(METRICS[:6]), description="metrics to compare")
+    visualizations: list[str] = Field(
+        default_factory=lambda: list(VISUALIZATIONS[:3]), description="charts in the report"
+    )
+    causality_analysis: list[str] = Field(
+        default_factory=lambda: list(CAUSALITY_ANALYSES), description="analyses of why variants differ"
+    )
 
     @model_validator(mode="after")
     def _known(self) -> ComparisonConfig:
@@ -493,7 +532,7 @@ class ComparisonConfig(SpecModel):
 
 class VariantConfig(SpecModel):
     name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(default=None, description="free text for people")
     base_operation: str = Field(min_length=1)
     strategy_link: str | None = Field(
         default=None, description="blueprint name, when the base operation links more than one"
@@ -501,11 +540,13 @@ class VariantConfig(SpecModel):
     market_period: Period | None = Field(
         default=None, description="one period for all variants; default: the base operation's"
     )
-    variants: list[Variant] = Field(min_length=1)
+    variants: list[Variant] = Field(min_length=1, description="the variants to race")
     baseline: str | None = Field(
         default=None, description="variant the others are tested against (significance); default the first"
     )
-    comparison_config: ComparisonConfig = Field(default_factory=ComparisonConfig)
+    comparison_config: ComparisonConfig = Field(
+        default_factory=ComparisonConfig, description="what the comparison reports"
+    )
     parallel_config: ParallelConfig = Field(default_factory=ParallelConfig)
 
     @model_validator(mode="after")

@@ -34,9 +34,10 @@ from s1mple_engine.config import (
     resolve_path,
     suggest,
 )
+from s1mple_engine.fingerprint import blueprint_plugins, code_fingerprint
 from s1mple_engine.registry import all_plugins
 from s1mple_engine.result import DEFAULT_BLOCKS
-from s1mple_engine.runspec import DimensionInfo, RunManifest, canonical_json, content_hash
+from s1mple_engine.runspec import DimensionInfo, RunManifest, canonical_json, content_hash, run_id_of
 
 from .expr import Constraint, ConstraintSyntaxError, parse_constraint
 from .merge import merge_override_data
@@ -572,7 +573,8 @@ class OptimizationPlan(BasePlan):
                         self.source,
                     )
                 positions[member.ref] = found
-        entry = (bp, {"positions": positions, "planning": planning_conf})
+        code = code_fingerprint(blueprint_plugins(bp))  # parameters never change which plugins run
+        entry = (bp, {"positions": positions, "planning": planning_conf, "code": code})
         self._cache[sdigits] = entry
         if len(self._cache) > STRUCTURE_CACHE:
             self._cache.popitem(last=False)
@@ -620,15 +622,18 @@ class OptimizationPlan(BasePlan):
         return bp, labels, configuration
 
     def payload(self, index: int) -> dict[str, Any]:
-        bp, labels, configuration = self.resolve(self.digits(index))
+        digits = self.digits(index)
+        bp, labels, configuration = self.resolve(digits)
         op = self.operation_of(bp)
+        code = self._structure(tuple(digits[k] for k in self.structural))[1]["code"]
         return {
-            "run_id": content_hash(op),
+            "run_id": run_id_of(op, code),
             "index": index,
             "kind": "optimization",
             "labels": labels,
             "configuration": configuration,
             "operation": op,
+            "code": code,
             **self._blocks,
         }
 
@@ -860,13 +865,14 @@ class VariantPlan(BasePlan):
                     configuration.setdefault(w["plugin"], dict(w.get("params") or {}))
         name = self.config.variants[index].name
         return {
-            "run_id": content_hash(op),
+            "run_id": run_id_of(op, code := code_fingerprint(blueprint_plugins(bp))),
             "index": index,
             "kind": "variant_test",
             "name": name,
             "labels": {"variant": name},
             "configuration": configuration,
             "operation": op,
+            "code": code,
             "curves": True,
         }
 

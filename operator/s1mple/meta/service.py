@@ -10,6 +10,7 @@ Store layout (``./runs/<name>/`` by default, or ``--out DIR|s3://bucket/prefix``
     curves/<variant>.parquet variant tests: equity + drawdown curves; <variant>.monthly.parquet
     result.json              OptimizationResult / VariantComparisonResult
     results.parquet          one row per run (results.csv with --csv)
+    report.html              the Trade Explorer report (s1mple.meta.report), self-contained
 """
 
 from __future__ import annotations
@@ -439,7 +440,24 @@ class Sweep:
         if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
             keys["csv"] = CSV_KEY
+        report = self.write_report()
+        if report:
+            keys["report"] = report
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
+
+    def write_report(self) -> str | None:
+        """report.html next to result.json (the one renderer, :mod:`.report`); its key, or None when the
+        report stack (the ``operator`` extra) is not installed or the report cannot be built."""
+        try:
+            from .report import ReportError, write_report
+        except ImportError as exc:
+            self.log(f"no report.html: {exc.name} is not installed (pip install 's1mple[operator]')")
+            return None
+        try:
+            return write_report(self.store, self.plan)
+        except ReportError as exc:
+            self.log(f"no report.html: {exc}")
+            return None
 
 
 def _merge_summary(total: RunSummary, part: RunSummary) -> None:

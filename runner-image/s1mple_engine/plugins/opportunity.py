@@ -11,6 +11,10 @@ from .. import features as F
 from ..registry import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
 
+#: relative difference under which two moving averages are equal (rounding of a mean of up to thousands
+#: of prices stays below ~1e-13; genuine differences at a cross are far larger)
+CROSS_TOLERANCE = 1e-12
+
 
 @register
 class MaCrossover(OpportunityWorker):
@@ -18,7 +22,10 @@ class MaCrossover(OpportunityWorker):
 
     A cross at bar t means fast[t-1] < slow[t-1] and fast[t] > slow[t] (golden; mirrored for death),
     both averages defined at t-1 and t; the same strict rule as backtesting.py's ``crossover``.
-    Its ``bias`` (for CHAIN_THROUGH confirmation) is the side of the fast average: +1 above, -1 below.
+    Averages within :data:`CROSS_TOLERANCE` (relative) of each other are equal: floating point leaves a
+    difference of a few ulps (-2e-16) where they are equal in exact arithmetic, which must not count as
+    being below (a touch is not a cross).  Its ``bias`` (for CHAIN_THROUGH confirmation) is the side of
+    the fast average: +1 above, -1 below, 0 equal.
     """
 
     name = "ma_crossover"
@@ -41,22 +48,29 @@ class MaCrossover(OpportunityWorker):
         f = ctx.sma if p.kind == "sma" else ctx.ema
         return f(p.fast, p.source), f(p.slow, p.source)
 
+    def spread(self, ctx: Context) -> np.ndarray:
+        """fast - slow with differences below the rounding tolerance set to 0 (NaN during warm-up)."""
+        fast, slow = self._mas(ctx)
+        d = fast - slow
+        with np.errstate(invalid="ignore"):
+            d[np.abs(d) <= CROSS_TOLERANCE * np.maximum(np.abs(fast), np.abs(slow))] = 0.0
+        return d
+
     def detect(self, ctx: Context) -> Signals:
         fast, slow = self._mas(ctx)
         d = fast - slow  # NaN during warm-up: comparisons are False
         prev, cur = d[:-1], d[1:]
         with np.errstate(invalid="ignore"):
-            golden = np.flatnonzero((prev < 0) & (cur > 0)) + 1
-            death = np.flatnonzero((prev > 0) & (cur < 0)) + 1
-        bars = np.concatenate((golden, death))
-        dirs = np.concatenate((np.ones(len(golden), np.int8), -np.ones(len(death), np.int8)))
-        order = np.argsort(bars, kind="stable")
-        return Signals(bars[order].astype(np.int64), dirs[order], {})
+            bars = np.flatnonzero(((prev < 0) & (cur > 0)) | ((prev > 0) & (cur < 0))) + 1
+        if len(bars):  # rounding only adds crosses (a tie is on neither side): drop those touching a tie
+            both = np.concatenate((bars - 1, bars))
+            tie = np.abs(d[both]) <= CROSS_TOLERANCE * np.maximum(np.abs(fast[both]), np.abs(slow[both]))
+            bars = bars[~(tie[: len(bars)] | tie[len(bars) :])]
+        dirs = np.where(d[bars] > 0, 1, -1).astype(np.int8)
+        return Signals(bars.astype(np.int64), dirs, {})
 
     def bias(self, ctx: Context) -> np.ndarray:
-        fast, slow = self._mas(ctx)
-        with np.errstate(invalid="ignore"):
-            return np.sign(np.nan_to_num(fast - slow)).astype(np.int8)
+        return np.sign(np.nan_to_num(self.spread(ctx))).astype(np.int8)
 
 
 @register

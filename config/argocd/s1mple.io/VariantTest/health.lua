@@ -1,0 +1,1 @@
+../Optimization/health.lua
