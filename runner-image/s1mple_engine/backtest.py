@@ -16,6 +16,7 @@ from .config import EXECUTION_PHASES, Blueprint, ConfigError, Operation, Window,
 from .data import MarketData, load_market_data, span_years
 from .operators import collect_opportunities, plan_opportunities
 from .result import (
+    DEFAULT_BLOCKS,
     BacktestResult,
     Causality,
     Curve,
@@ -25,9 +26,11 @@ from .result import (
     SkipReason,
     ThreatRecord,
     TradeRecord,
+    bar_returns,
     compute_metrics,
     count_reasons,
     monthly_returns,
+    return_stats,
     times_iso,
 )
 from .simulate import REJECTED, SKIPPED, STATUS_NAMES, SimOutput, simulate
@@ -101,9 +104,12 @@ def run_backtest(
     data: MarketData | None = None,
     *,
     curves: bool = True,
+    blocks: int = DEFAULT_BLOCKS,
+    series: bool = False,
 ) -> BacktestResult:
     """Run one backtest.  ``blueprint`` defaults to the operation's first strategy link, ``data`` to the
-    operation's market data and period.  ``curves=False`` (sweeps) skips curves and record lists."""
+    operation's market data and period.  ``curves=False`` (sweeps) skips curves and record lists;
+    ``blocks``/``series``: what :func:`return_stats` records of the per-bar returns."""
     if blueprint is None:
         blueprint = operation_blueprint(operation)
     strat = compile_cached(blueprint)
@@ -131,7 +137,9 @@ def run_backtest(
         slippage=operation.slippage,
         fill_at=operation.fill_at,
     )
-    return build_result(operation, strat, data, opps, sim, curves, lo)
+    res = build_result(operation, strat, data, opps, sim, curves, lo)
+    res.returns = return_stats(bar_returns(sim.eqx[lo:]), blocks, series)  # the window's bars only
+    return res
 
 
 def opportunity_ids(bars: np.ndarray) -> list[str]:

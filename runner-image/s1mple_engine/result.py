@@ -23,6 +23,11 @@ Metric conventions (all finite: never NaN or infinity in JSON):
 * ``profit_factor`` = gross profit / gross loss, capped at :data:`PROFIT_FACTOR_CAP`; with no losing
   trade it is the cap if there was any profit, else 0.
 * ``exposure`` % of bars in which a position was held (entry bar through exit bar, inclusive).
+
+Return statistics (:class:`ReturnStats`, what the overfitting statistics of a sweep need, see
+docs/meta.md): the per-bar Sharpe (mean / std, ddof=1, not annualised), skewness and kurtosis (not excess)
+of the same per-bar returns, and for S equal consecutive blocks of them the bar count, sum and sum of
+squares; no per-bar series unless asked for (variant tests, whose significance needs them).
 """
 
 from __future__ import annotations
@@ -131,6 +136,30 @@ class MonthlyReturn(BaseModel):
     return_pct: float
 
 
+#: Blocks of the per-bar returns a run records by default (CSCV's S; docs/meta.md).
+DEFAULT_BLOCKS = 16
+
+
+class ReturnBlocks(BaseModel):
+    """Per block of consecutive bars: bar count, sum and sum of squares of the per-bar returns."""
+
+    bars: list[int]
+    sum: list[float]
+    sumsq: list[float]
+
+
+class ReturnStats(BaseModel):
+    """Moments of the per-bar returns (Sharpe per bar, not annualised; kurtosis not excess)."""
+
+    bars: int
+    sharpe: float
+    skewness: float
+    kurtosis: float
+    blocks: ReturnBlocks | None = None
+    #: the per-bar returns themselves, only when asked for (variant tests)
+    series: list[float] | None = None
+
+
 class BacktestResult(BaseModel):
     """One backtest.  ``summary()`` is the compact form sweeps store; ``to_json()`` has everything."""
 
@@ -152,10 +181,14 @@ class BacktestResult(BaseModel):
     fills: list[FillRecord] = []
     #: how workers behaved on this data, when worth saying (e.g. a TWAP that is one slice on these bars)
     notes: list[str] = []
+    returns: ReturnStats | None = None
 
     def summary(self) -> dict[str, Any]:
-        """``{"metrics": {...}, "causality": {...}}`` - no curves, no lists of trades."""
-        return {"metrics": self.metrics.model_dump(), "causality": self.causality.model_dump()}
+        """``{"metrics": {...}, "causality": {...}, "returns": {...}}`` - no curves, no lists of trades."""
+        out = {"metrics": self.metrics.model_dump(), "causality": self.causality.model_dump()}
+        if self.returns is not None:
+            out["returns"] = self.returns.model_dump(exclude_none=True)
+        return out
 
     def to_json(self, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)
@@ -187,12 +220,11 @@ def compute_metrics(
     """Metrics from the close-marked equity ``eqx`` (eqx[0] = cash) and the trades; also the drawdown (%).
     ``bars_per_year`` annualises Sharpe and Sortino (a series without timestamps: (bars - 1) / years)."""
     n = len(eqx) - 1
+    rets = bar_returns(eqx)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rets = eqx[1:] / eqx[:-1] - 1.0
         peak = np.maximum.accumulate(eqx)
         dd = (1.0 - eqx / peak) * 100.0
-    if not np.isfinite(rets).all():  # equity at or below zero
-        rets = np.nan_to_num(rets, nan=0.0, posinf=0.0, neginf=-1.0)
+    if (peak <= 0).any():  # equity at or below zero
         dd = np.where(peak > 0, dd, 100.0)
     ppy = bars_per_year or ((n - 1) / years if years > 0 and n > 1 else 252.0)
     sharpe = sortino = 0.0
@@ -251,6 +283,48 @@ def compute_metrics(
         final_equity=_finite(final),
     )
     return metrics, dd[1:]
+
+
+def bar_returns(eqx: np.ndarray) -> np.ndarray:
+    """Per-bar simple returns of the close-marked equity ``eqx`` (eqx[0] = cash), finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = eqx[1:] / eqx[:-1] - 1.0
+    if not np.isfinite(rets).all():  # equity at or below zero
+        rets = np.nan_to_num(rets, nan=0.0, posinf=0.0, neginf=-1.0)
+    return rets
+
+
+def return_stats(rets: np.ndarray, blocks: int = DEFAULT_BLOCKS, series: bool = False) -> ReturnStats:
+    """Per-bar Sharpe, skewness, kurtosis and (``blocks`` > 0, at least 2 bars a block) block sums.
+
+    Blocks are consecutive and as equal as integers allow (edges ``k * n // blocks``).  With zero
+    variance the Sharpe is 0 and the moments are the normal distribution's (skewness 0, kurtosis 3)."""
+    n = len(rets)
+    sharpe, skew, kurt = 0.0, 0.0, 3.0
+    if n >= 2:
+        mean = float(rets.mean())
+        dev = rets - mean
+        m2 = float(dev.dot(dev)) / n
+        if m2 > 1e-30:
+            sharpe = mean / math.sqrt(m2 * n / (n - 1))
+            skew = float((dev**3).mean()) / m2**1.5
+            kurt = float((dev**4).mean()) / m2**2
+    block_stats = None
+    if blocks > 0 and n >= 2 * blocks:
+        edges = np.arange(blocks) * n // blocks
+        block_stats = ReturnBlocks.model_construct(
+            bars=np.diff(np.append(edges, n)).tolist(),
+            sum=np.add.reduceat(rets, edges).tolist(),
+            sumsq=np.add.reduceat(rets * rets, edges).tolist(),
+        )
+    return ReturnStats.model_construct(
+        bars=n,
+        sharpe=_finite(sharpe),
+        skewness=_finite(skew),
+        kurtosis=_finite(kurt),
+        blocks=block_stats,
+        series=rets.tolist() if series else None,
+    )
 
 
 def times_iso(time: np.ndarray) -> list[str]:

@@ -49,6 +49,9 @@ class RunRecord(BaseModel):
     metrics: dict[str, float | int | None] = Field(default_factory=dict)
     causality: dict[str, Any] = Field(default_factory=dict)
     curves: dict[str, Any] | None = Field(default=None, description="only when the spec asked for curves")
+    returns: dict[str, Any] | None = Field(
+        default=None, description="per-bar return statistics (result.ReturnStats): PSR, DSR and PBO read them"
+    )
 
     @property
     def ok(self) -> bool:
@@ -132,7 +135,9 @@ def execute_run(
             check_code(spec.code, spec.operation)
         if backtest is None:
             from .backtest import run_backtest as backtest
-        result = backtest(spec.operation, None, data, curves=spec.curves)
+        # variant tests are few: their records carry the per-bar returns the significance tests resample
+        series = spec.kind == "variant_test"
+        result = backtest(spec.operation, None, data, curves=spec.curves, blocks=spec.blocks, series=series)
         summary = result.summary()
         metrics = {k: _finite(v) for k, v in summary.get("metrics", {}).items()}
         causality = {k: _finite(v) for k, v in summary.get("causality", {}).items()}
@@ -153,6 +158,7 @@ def execute_run(
         metrics=metrics,
         causality=causality,
         curves=curves,
+        returns=summary.get("returns"),
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Operation, dump_model
 from .fingerprint import operation_code
+from .result import DEFAULT_BLOCKS
 
 RUN_ID_LENGTH = 16
 MANIFEST_KEY = "manifest.json"
@@ -61,6 +62,9 @@ class RunSpec(BaseModel):
         default=None, description="the code fingerprint the run_id was planned with (checked by the runner)"
     )
     curves: bool = Field(default=False, description="also record equity/drawdown curves, monthly returns")
+    blocks: int = Field(
+        default=DEFAULT_BLOCKS, ge=0, le=64, description="blocks of the per-bar returns to record (CSCV)"
+    )
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> RunSpec:

@@ -176,5 +176,7 @@ def test_run_metrics_match_the_equity_curve_and_trades():
     assert r.metrics.avg_trade_duration == pytest.approx(
         np.mean([t.exit_bar - t.entry_bar for t in r.trades])
     )
-    assert r.summary().keys() == {"metrics", "causality"}
+    assert r.summary().keys() == {"metrics", "causality", "returns"}
+    # the return statistics are of the same per-bar returns as the Sharpe ratio
+    assert r.returns.bars == len(rets) and r.returns.sharpe == pytest.approx(rets.mean() / rets.std(ddof=1))
     json.loads(r.to_json())

@@ -118,6 +118,14 @@ def test_optimize_runs_the_example_and_prints_the_top_table(tmp_path):
     feasible = frame[frame["feasible"]]
     assert list(feasible["sharpe_ratio"]) == sorted(feasible["sharpe_ratio"], reverse=True)
     assert frame["feasible"].tolist() == sorted(frame["feasible"].tolist(), reverse=True)
+    # under the table: DSR, PBO and a verdict in plain words, the numbers of result.json's validation
+    v = result["validation"]
+    assert f"deflated Sharpe ratio: {v['deflated_sharpe']['dsr']:.3f}" in r.stdout
+    assert f"probability of backtest overfitting: {v['pbo']['pbo']:.3f} (12,870 CSCV splits" in r.stdout
+    assert f"verdict: {v['verdict']}" in r.stdout
+    assert v["deflated_sharpe"]["trials"] == 640 and v["pbo"]["runs"] == result["feasible_runs"]
+    # every run's PSR, and the block sums PBO is computed from, are columns of the table
+    assert frame["psr"].between(0, 1).all() and frame["block_sum"].map(len).eq(16).all()
 
 
 def test_data_flag_swaps_the_market_data(tmp_path):
@@ -137,6 +145,11 @@ def test_data_flag_swaps_the_market_data(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["successful_runs"] == 6
+    # every variant is tested against the first (the baseline) on the same bars
+    assert result["comparative_analysis"]["baseline"] == "baseline"
+    tested = result["significance"]["variants"]
+    assert sorted(tested) == sorted(v["variant_name"] for v in result["results"][1:])
+    assert all(t["bars"] == 2148 and 0 < t["sharpe"]["p_value"] <= 1 for t in tested.values())
     manifest = FileStore(tmp_path / "v").get_bytes("manifest.jsonl").decode().splitlines()
     assert json.loads(manifest[0])["operation"]["market_data"]["path"] == str(csv)
     curves = pd.read_parquet(tmp_path / "v" / "curves" / "baseline.parquet")

@@ -204,6 +204,39 @@ def test_search_needs_max_trials():
         )
 
 
+def test_validation_spec_defaults_switches_and_bounds():
+    base = {"name": "x", "base_operation": "o"}
+    default = parse_model(base, OptimizationConfig).validation
+    assert (default.cscv_blocks(), default.max_pbo, default.min_dsr) == (16, 0.5, 0.5)
+    camel = parse_model(
+        {**base, "validation": {"cscv": {"blocks": 8}, "maxPbo": 0.3, "minDsr": 0.9}}, OptimizationConfig
+    )
+    assert (camel.validation.cscv_blocks(), camel.validation.max_pbo, camel.validation.min_dsr) == (
+        8,
+        0.3,
+        0.9,
+    )
+    assert (
+        parse_model({**base, "validation": {"cscv": False}}, OptimizationConfig).validation.cscv_blocks()
+        is None
+    )
+    assert (
+        parse_model({**base, "validation": {"cscv": True}}, OptimizationConfig).validation.cscv_blocks() == 16
+    )
+    with pytest.raises(ConfigError, match="multiple of 2"):
+        parse_model({**base, "validation": {"cscv": {"blocks": 7}}}, OptimizationConfig)
+    with pytest.raises(ConfigError, match="validation.max_pbo"):
+        parse_model({**base, "validation": {"max_pbo": 1.5}}, OptimizationConfig)
+
+
+def test_variant_baseline_must_name_a_variant():
+    body = {"name": "x", "base_operation": "o", "variants": [{"name": "a"}, {"name": "b"}]}
+    assert parse_model(body, VariantConfig).baseline_name() == "a"
+    assert parse_model({**body, "baseline": "b"}, VariantConfig).baseline_name() == "b"
+    with pytest.raises(ConfigError, match="baseline: no variant is named 'c'"):
+        parse_model({**body, "baseline": "c"}, VariantConfig)
+
+
 def test_load_meta_rejects_other_roots(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_text("operation: {}\n")

@@ -307,3 +307,67 @@ def test_any_exception_becomes_a_condition_with_back_off_and_recovery_is_announc
     rec._recovered(ref, current, stale)
     assert stale.status["conditions"][0]["reason"] == "Running"
     assert [e.reason for e in stale.events] == ["Recovered"]
+
+
+def test_overfit_risk_condition_follows_the_validation_verdict():
+    from s1mple.kube.status import overfit_condition, validation_summary
+
+    risky = validation_summary(
+        {
+            "deflated_sharpe": {"dsr": 0.31},
+            "pbo": {"pbo": 0.62},
+            "overfit_risk": True,
+            "verdict": "Overfit risk: PBO 0.62",
+        }
+    )
+    assert (risky.pbo, risky.dsr, risky.overfit_risk) == (0.62, 0.31, True)
+    cond = overfit_condition(risky, 3, [])
+    assert (cond.type, cond.status, cond.reason, cond.message) == (
+        "OverfitRisk",
+        "True",
+        "OverfitRisk",
+        "Overfit risk: PBO 0.62",
+    )
+    old = [{"type": "OverfitRisk", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    assert overfit_condition(risky, 4, old).last_transition_time == "2026-01-01T00:00:00Z"
+    fine = validation_summary({"deflated_sharpe": {"dsr": 0.99}, "pbo": {"pbo": None}, "overfit_risk": False})
+    assert overfit_condition(fine, 4, old).status == "False"
+    assert overfit_condition(fine, 4, old).last_transition_time != "2026-01-01T00:00:00Z"
+    assert validation_summary(None) is None
+
+
+def test_finishing_with_overfit_risk_sets_the_condition_and_warns(monkeypatch):
+    """_finish over an aggregate whose validation says overfit risk: status.validation, the OverfitRisk
+    condition next to Succeeded, and a Warning Event (the aggregation itself is tested in tests/meta)."""
+    from types import SimpleNamespace
+
+    from s1mple.kube import reconcile as rec
+    from s1mple.kube.research import Aggregate, ResourceRef
+    from s1mple.kube.status import ResearchStatus, validation_summary
+
+    verdict = (
+        "Overfit risk: PBO 0.70: the in-sample best ranked in the bottom half out of sample in 70% of splits."
+    )
+    validation = validation_summary(
+        {"deflated_sharpe": {"dsr": 0.8}, "pbo": {"pbo": 0.7}, "overfit_risk": True, "verdict": verdict}
+    )
+    result = Aggregate(
+        12, 0, 0, None, "sharpe_ratio=1.2", [], None, "s3://b/t", "s3://b/s", validation=validation
+    )
+    monkeypatch.setattr(rec, "aggregate", lambda planned: result)
+    monkeypatch.setattr(rec, "forget", lambda planned: None)
+    ref = ResourceRef("Optimization", "ns", "sweep", "uid-overfit", 2)
+    planned = SimpleNamespace(total=12)
+    outcome = rec._finish(ref, ResearchStatus(), planned, rec.NO_JOB)
+    status = outcome.status
+    assert status["phase"] == "Succeeded"
+    assert status["validation"] == {"pbo": 0.7, "dsr": 0.8, "overfitRisk": True, "verdict": verdict}
+    types = [c["type"] for c in status["conditions"]]
+    assert types[-1] == "OverfitRisk" and "Succeeded" in types  # next to the kstatus conditions
+    risk = status["conditions"][-1]
+    assert risk["status"] == "True" and risk["observedGeneration"] == 2
+    assert [(e.type, e.reason) for e in outcome.events] == [
+        ("Normal", "Completed"),
+        ("Warning", "OverfitRisk"),
+    ]
+    assert outcome.events[1].message == verdict

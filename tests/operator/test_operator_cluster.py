@@ -112,6 +112,21 @@ def same_metrics(a: dict[str, dict], b: dict[str, dict]) -> bool:
     return True
 
 
+def same_validation(a: dict, b: dict) -> bool:
+    """Equal validation blocks, numbers to 1e-9 relative (see :func:`same_metrics`)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b)
+        return all(same_validation(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        return all(same_validation(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    else:
+        assert a == b
+    return True
+
+
 def test_optimization_matches_local_sweep(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
@@ -134,6 +149,14 @@ def test_optimization_matches_local_sweep(
     # the whole table: same run_ids, same metrics
     cluster_result = stored_result(s3_client, s3_bucket, status)
     assert same_metrics(by_run_id(cluster_result), by_run_id(local))
+    # the same validation (DSR, PBO over 12,870 splits, verdict), and status shows it
+    assert same_validation(cluster_result["validation"], local["validation"])
+    assert local["validation"]["pbo"]["splits"] == 12870
+    assert status["validation"]["pbo"] == pytest.approx(local["validation"]["pbo"]["pbo"])
+    assert status["validation"]["dsr"] == pytest.approx(local["validation"]["deflated_sharpe"]["dsr"])
+    risk = next(c for c in status["conditions"] if c["type"] == "OverfitRisk")
+    assert risk["status"] == ("True" if local["validation"]["overfit_risk"] else "False")
+    assert risk["message"] == local["validation"]["verdict"]
     assert len(status["topResults"]) == min(10, local["planned_runs"])
     # the report: in MinIO, and its heatmap has one cell per (fast, slow) combination
     z = report_opens_in_chromium(
@@ -188,7 +211,8 @@ def test_validated_optimization_matches_local_sweep(
     assert same_numbers(cluster_result["validation"], local["validation"])
     assert len(local["validation"]["walk_forward"]["windows"]) == 2
     holdout_best = local["validation"]["holdout"]["best"]
-    assert status["bestOutOfSample"] == pytest.approx(holdout_best["out_of_sample"]["sharpe_ratio"])
+    oos_best = holdout_best["out_of_sample"]["sharpe_ratio"]
+    assert status["validation"]["oosPrimaryMetric"] == pytest.approx(oos_best)
 
 
 def test_variant_test_matches_local_and_has_comparative_analysis(
@@ -207,6 +231,9 @@ def test_variant_test_matches_local_and_has_comparative_analysis(
         {r["variant_name"]: r["metrics"] for r in cluster_result["results"]},
         {r["variant_name"]: r["metrics"] for r in local["results"]},
     )
+    # the significance of each variant against the baseline: the same bootstrap, the same numbers
+    assert same_validation(cluster_result["significance"], local["significance"])
+    assert local["comparative_analysis"]["baseline"] == local["results"][0]["variant_name"]
     lines = report_opens_in_chromium(
         s3_client, s3_bucket, status, tmp_path, "document.getElementById('variant-equity').data.length"
     )
@@ -239,8 +266,10 @@ def test_kubectl_get_shows_the_columns(kube_cluster, kube_namespace, s3_bucket, 
         operator=operator,
     )
     out = kube_cluster.kubectl("get", "optimizations", "-n", kube_namespace).stdout.splitlines()
-    assert out[0].split() == ["NAME", "PHASE", "PROGRESS", "FAILED", "BEST", "AGE"]
-    assert out[1].split()[4].startswith("sharpe_ratio=")
+    assert out[0].split() == ["NAME", "PHASE", "PROGRESS", "FAILED", "BEST", "PBO", "DSR", "AGE"]
+    row = out[1].split()
+    assert row[4].startswith("sharpe_ratio=")
+    assert 0 <= float(row[5]) <= 1 and 0 <= float(row[6]) <= 1  # 12 feasible runs: PBO is computed
 
 
 def test_invalid_resource_gets_a_clear_message_and_no_job(kube_cluster, kube_namespace, s3_bucket, operator):

@@ -145,7 +145,8 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
             print(f"\nbest: run {best['run_id']} {choices}{json.dumps(best['configuration'])}", file=out)
         else:
             print("\nbest: none (no feasible run with a value of the primary metric)", file=out)
-        for line in holdout_walk_forward_lines(r.get("validation") or {}):
+        validation = r.get("validation") or {}
+        for line in validation_lines(validation) + holdout_walk_forward_lines(validation):
             print(line, file=out)
     else:
         print(
@@ -156,8 +157,11 @@ def print_outcome(plan: Any, outcome: Any, top: int) -> None:
         )
         print(_run_line(outcome), file=out)
         print(variant_table(r), file=out)
-        ca = r["comparative_analysis"]
+        ca = dict(r["comparative_analysis"])
+        significant = ca.pop("significant_differences", None)
         print("\n" + "  ".join(f"{k}: {v}" for k, v in ca.items()), file=out)
+        if significant:
+            print(f"significance (bootstrap, vs {ca.get('baseline')}): {significant}", file=out)
     print(
         f"\nresults: {outcome.location}/{outcome.keys.get('result')} and {outcome.keys.get('table')}",
         file=out,
@@ -206,6 +210,30 @@ def holdout_walk_forward_lines(validation: dict[str, Any]) -> list[str]:
             f"{_g(o['max_drawdown'])}%, mean {m} {_g(o['mean_primary'])}; the chosen configuration "
             f"changed {st['changes']} times ({st['distinct']} distinct)"
         )
+
+
+def validation_lines(v: dict[str, Any] | None) -> list[str]:
+    """The overfitting statistics under the top table, and the verdict in one line (docs/meta.md)."""
+    if not v:
+        return []
+    lines = [""]
+    d = v.get("deflated_sharpe") or {}
+    if d.get("dsr") is not None:
+        lines.append(
+            f"deflated Sharpe ratio: {d['dsr']:.3f} (best Sharpe {d['sharpe']:.4f} a bar vs "
+            f"{d['expected_max_sharpe']:.4f} expected from the best of {d['trials']} skill-less trials; "
+            f"{d['observations']} bars, skewness {d['skewness']:.2f}, kurtosis {d['kurtosis']:.2f})"
+        )
+    p = v.get("pbo") or {}
+    if p.get("pbo") is not None:
+        lines.append(
+            f"probability of backtest overfitting: {p['pbo']:.3f} ({p['splits']:,} CSCV splits of "
+            f"{p['blocks']} blocks; median logit {p['logits']['p50']:.2f}; the in-sample best loses out of "
+            f"sample in {p['prob_oos_loss']:.0%} of splits)"
+        )
+    elif p.get("reason"):
+        lines.append(f"probability of backtest overfitting: not computed, {p['reason']}")
+    lines.append(f"verdict: {v.get('verdict', '')}")
     return lines
 
 

@@ -23,7 +23,15 @@ from typing import Any, Protocol
 
 from s1mple.kube import jobs, names
 from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, forget, plan_resource
-from s1mple.kube.status import Condition, Phase, ResearchStatus, conditions_for, now, status_patch
+from s1mple.kube.status import (
+    Condition,
+    Phase,
+    ResearchStatus,
+    conditions_for,
+    now,
+    overfit_condition,
+    status_patch,
+)
 from s1mple_engine.config import ConfigError
 from s1mple_engine.store import StoreError
 
@@ -272,10 +280,17 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             f"{missing} of {planned.total} runs have no result{detail} ({job.message or 'Job finished'})"
         )
         event = Event("Warning", "RunsMissing", message)
+    events: list[Event] = []
+    conditions = _conditions(phase, reason, message, ref, current)
+    if result.validation is not None and result.validation.overfit_risk is not None:
+        previous = [c.model_dump(by_alias=True) for c in current.conditions]
+        conditions.append(overfit_condition(result.validation, ref.generation, previous))
+        if result.validation.overfit_risk:
+            events.append(Event("Warning", "OverfitRisk", (result.validation.verdict or "")[:1024]))
     final = current.model_copy(
         update={
             "phase": phase,
-            "conditions": _conditions(phase, reason, message, ref, current),
+            "conditions": conditions,
             "completion_time": now(),
             "progress": f"{result.succeeded + result.failed}/{planned.total}",
             "counts": current.counts.model_copy(
@@ -289,15 +304,15 @@ def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource,
             ),
             "best": result.best_text,
             "best_configuration": result.best,
-            "best_out_of_sample": result.best_out_of_sample,
             "top_results": result.top,
             "comparative_analysis": result.comparative_analysis,
+            "validation": result.validation,
             "results": current.results.model_copy(
                 update={"table": result.table_uri, "summary": result.summary_uri, "report": result.report_uri}
             ),
         }
     )
-    return Outcome(status_patch(final), [event], aggregation_seconds=took)
+    return Outcome(status_patch(final), [event, *events], aggregation_seconds=took)
 
 
 def _invalid(ref: ResourceRef, current: ResearchStatus, message: str) -> Outcome:

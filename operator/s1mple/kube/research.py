@@ -32,7 +32,7 @@ from s1mple.kube import credentials, jobs
 from s1mple.kube.names import resource_prefix
 from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
 from s1mple.kube.spec import OperationSource
-from s1mple.kube.status import TOP_RESULTS, RunSummary, bounded
+from s1mple.kube.status import TOP_RESULTS, RunSummary, ValidationSummary, bounded, validation_summary
 from s1mple.meta import aggregation, windows
 from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan, with_market_data
 from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
@@ -486,7 +486,7 @@ class Aggregate:
     summary_uri: str
     first_error: str | None = None
     report_uri: str | None = None
-    best_out_of_sample: float | None = None
+    validation: ValidationSummary | None = None
 
 
 def aggregate(planned: PlannedResource) -> Aggregate:
@@ -526,7 +526,9 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         table_uri=planned.store.url(FRAME_KEY),
         summary_uri=planned.store.url(RESULT_KEY),
         report_uri=planned.store.url(outcome.keys["report"]) if "report" in outcome.keys else None,
-        best_out_of_sample=windows.best_out_of_sample(result.get("validation") or {}),
+        validation=validation_summary(
+            result.get("validation"), windows.best_out_of_sample(result.get("validation") or {})
+        ),
     )
 
 

@@ -96,12 +96,18 @@ KINDS: dict[str, dict[str, Any]] = {
 }
 
 
-def printer_columns() -> list[dict[str, Any]]:
+def printer_columns(kind: str = "Optimization") -> list[dict[str, Any]]:
+    """``kubectl get`` columns; an Optimization also shows how far its best can be trusted (PBO, DSR)."""
+    validation = [
+        {"name": "PBO", "type": "number", "jsonPath": ".status.validation.pbo"},
+        {"name": "DSR", "type": "number", "jsonPath": ".status.validation.dsr"},
+    ]
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
         {"name": "Failed", "type": "integer", "jsonPath": ".status.counts.failed"},
         {"name": "Best", "type": "string", "jsonPath": ".status.best"},
+        *(validation if kind == "Optimization" else []),
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         # -o wide: why it is Invalid, Failed, Queued or waiting (the Ready condition's message)
         {
@@ -139,7 +145,7 @@ def crd(kind: str) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer_columns(),
+                    "additionalPrinterColumns": printer_columns(kind),
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",

@@ -69,6 +69,22 @@ class RunSummary(SpecModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="what it scored")
 
 
+class ValidationSummary(SpecModel):
+    """How far the best configuration can be trusted (result.json's ``validation``; docs/meta.md)."""
+
+    pbo: float | None = Field(default=None, description="probability of backtest overfitting (CSCV)")
+    dsr: float | None = Field(default=None, description="deflated Sharpe ratio of the best run")
+    oos_primary_metric: float | None = Field(
+        default=None,
+        description="the best configuration's primary metric out of sample (holdout), or the walk-forward "
+        "test windows' mean",
+    )
+    overfit_risk: bool | None = Field(
+        default=None, description="PBO above validation.maxPbo or DSR below minDsr"
+    )
+    verdict: str | None = Field(default=None, description="the verdict in one line of plain words")
+
+
 class ResultLocations(SpecModel):
     """Where the full results are (s3:// URIs)."""
 
@@ -96,17 +112,13 @@ class ResearchStatus(SpecModel):
     primary_metric: str | None = Field(default=None, description="the metric that ranks runs")
     best: str | None = Field(default=None, description="best primary metric value, or best variant name")
     best_configuration: RunSummary | None = None
-    best_out_of_sample: float | None = Field(
-        default=None,
-        description="validation: the best configuration's primary metric out of sample (holdout), "
-        "or the walk-forward test windows' mean",
-    )
     top_results: list[RunSummary] = Field(
         default_factory=list, max_length=TOP_RESULTS, description=f"the best {TOP_RESULTS} runs"
     )
     comparative_analysis: dict[str, str] | None = Field(
         default=None, description="VariantTest: the best variant per metric"
     )
+    validation: ValidationSummary | None = Field(default=None, description="Optimization: PBO, DSR, verdict")
     results: ResultLocations = Field(
         default_factory=ResultLocations, description="where the full results are"
     )
@@ -164,6 +176,37 @@ def conditions_for(
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     """The condition ``kind`` of a status dict (empty when absent)."""
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def validation_summary(
+    validation: dict[str, Any] | None, out_of_sample: float | None = None
+) -> ValidationSummary | None:
+    """Status's view of result.json's ``validation`` (None when the result has none); ``out_of_sample``:
+    the best's primary metric out of sample (holdout) or the walk-forward test windows' mean."""
+    if not validation:
+        return None
+    return ValidationSummary(
+        oos_primary_metric=out_of_sample,
+        pbo=(validation.get("pbo") or {}).get("pbo"),
+        dsr=(validation.get("deflated_sharpe") or {}).get("dsr"),
+        overfit_risk=validation.get("overfit_risk"),
+        verdict=(validation.get("verdict") or "")[:1024] or None,
+    )
+
+
+def overfit_condition(summary: ValidationSummary, generation: int, previous: list[dict]) -> Condition:
+    """``OverfitRisk``: True when PBO or DSR crosses its threshold (spec.validation), with the verdict."""
+    status = "True" if summary.overfit_risk else "False"
+    old = next((c for c in previous if c.get("type") == "OverfitRisk"), None)
+    changed = old is None or old.get("status") != status
+    return Condition(
+        type="OverfitRisk",
+        status=status,
+        reason="OverfitRisk" if summary.overfit_risk else "NoOverfitSign",
+        message=summary.verdict or "",
+        last_transition_time=now() if changed else old.get("lastTransitionTime", now()),
+        observed_generation=generation,
+    )
 
 
 def bounded(entry: dict[str, Any]) -> dict[str, Any]:

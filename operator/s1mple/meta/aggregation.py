@@ -22,11 +22,13 @@ from typing import Any
 
 import pandas as pd
 
+from . import overfitting
 from .models import (
     CAUSALITY_COUNTS,
     METRICS,
     Direction,
     RunConstraints,
+    ValidationSpec,
     metric_direction,
 )
 
@@ -95,6 +97,8 @@ class RunOrder:
     feasible_runs: int
     columns: list[str]
     kinds: dict[str, set[type]] = field(default_factory=dict)
+    #: run_id -> compact return statistics of each successful run (overfitting.compact_returns)
+    returns: dict[str, Record] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -110,6 +114,7 @@ class RunOrder:
         label_first: dict[str, tuple[Any, ...]] = {}  # where a label column first appears in rank order
         kinds: dict[str, set[type]] = {}
         variants = False
+        returns: dict[str, Record] = {}
         for rid in run_ids:
             rec = records.get(rid)
             if rec is None:
@@ -117,6 +122,8 @@ class RunOrder:
             ok, why = feasibility(rec, constraints)
             key = rank_key(rec, primary_metric, direction, ok)
             order.append((key, rid, ok, why))
+            if rec.get("status") == "ok" and (stats := overfitting.compact_returns(rec.get("returns"))):
+                returns[rid] = stats
             ok_runs += rec.get("status") == "ok"
             feasible_runs += ok
             variants = variants or rec.get("name") is not None
@@ -131,7 +138,19 @@ class RunOrder:
         labels = sorted(label_first, key=label_first.__getitem__)
         params = [c for c in kinds if not c.startswith("choice.")]
         columns = table_columns(labels, params, variants)
-        return cls(order, ok_runs, feasible_runs, columns, kinds)
+        ranked = {rid: returns[rid] for _, rid, _, _ in order if rid in returns}
+        return cls(order, ok_runs, feasible_runs, columns, kinds, ranked)
+
+    def validation(self, best_run_id: str | None, spec: ValidationSpec) -> Record:
+        """result.json's ``validation`` (DSR, PBO, verdict) of this order's runs."""
+        return overfitting.validation_summary(
+            self.returns,
+            (rid for _, rid, ok, _ in self.order if ok),
+            best_run_id,
+            blocks=spec.cscv_blocks(),
+            max_pbo=spec.max_pbo,
+            min_dsr=spec.min_dsr,
+        )
 
     def best_entry(self, records: Mapping[str, Record]) -> Record | None:
         """The result entry of the best run: the first feasible one that has the primary metric."""
@@ -201,6 +220,7 @@ def optimization_result(
     constraints: RunConstraints | None = None,
     planned_runs: int | None = None,
     search: dict[str, Any] | None = None,
+    validation: ValidationSpec | None = None,
 ) -> Record:
     """The design's OptimizationResult (plus a few keys: rank, feasibility, planned/infeasible counts),
     in memory; ``records``: one per run_id (e.g. :func:`latest_by_run_id`'s)."""
@@ -208,6 +228,7 @@ def optimization_result(
     by_id = {rec.get("run_id", ""): rec for rec in map(_as_dict, records)}
     order = RunOrder.of(by_id, list(by_id), primary_metric, direction, constraints)
     results = [result_entry(by_id[rid], ok, why, n + 1) for n, (_, rid, ok, why) in enumerate(order.order)]
+    best = order.best_entry(by_id)
     head = optimization_summary(
         optimization_id=optimization_id,
         optimization_name=optimization_name,
@@ -222,7 +243,8 @@ def optimization_result(
         secondary_metrics=secondary_metrics,
         constraints=constraints,
         search=search,
-        best=order.best_entry(by_id),
+        best=best,
+        validation=order.validation(best and best["run_id"], validation or ValidationSpec()),
     )
     return {**head, "results": results}
 
@@ -243,8 +265,10 @@ def optimization_summary(
     constraints: RunConstraints | None,
     search: dict[str, Any] | None,
     best: Record | None,
+    validation: Record | None = None,
 ) -> Record:
-    """Every key of the OptimizationResult but ``results``; ``best``: the best result entry, if any."""
+    """Every key of the OptimizationResult but ``results``; ``best``: the best result entry, if any;
+    ``validation``: :meth:`RunOrder.validation`'s block."""
     return {
         "optimization_id": optimization_id,
         "optimization_name": optimization_name,
@@ -268,6 +292,7 @@ def optimization_summary(
             if best
             else None
         ),
+        **({"validation": validation} if validation is not None else {}),
     }
 
 
@@ -334,9 +359,11 @@ def variant_result(
     metrics: list[str] | None = None,
     causality_analysis: list[str] | None = None,
     curves: dict[str, str] | None = None,
+    baseline: str | None = None,
 ) -> Record:
     """The design's VariantComparisonResult.  ``variants``: [{name, description, run_id}] in spec order;
-    ``curves``: variant name -> key of its saved curves."""
+    ``curves``: variant name -> key of its saved curves; ``baseline``: the variant the others are tested
+    against (default the first), see :func:`significance`."""
     by_id = latest_by_run_id(records)
     results, ok_rows = [], []
     for v in variants:
@@ -358,7 +385,7 @@ def variant_result(
             if rec.get("error"):
                 entry["error"] = rec["error"]
             if rec.get("status") == "ok":
-                ok_rows.append({"name": v["name"], "run_id": v["run_id"], **rec})
+                ok_rows.append({**rec, "name": v["name"], "run_id": v["run_id"]})
         if curves and v["name"] in curves:
             entry["curves"] = curves[v["name"]]
         results.append(entry)
@@ -376,6 +403,11 @@ def variant_result(
         "most_trades": _pick(ok_rows, metric("total_trades"), largest=True),
         "most_defensive": most_defensive(ok_rows),
     }
+    baseline = baseline or (variants[0]["name"] if variants else None)
+    tested = significance(ok_rows, baseline) if baseline else None
+    if tested is not None:
+        comparative["baseline"] = baseline
+        comparative["significant_differences"] = overfitting.significance_text(baseline, tested["variants"])
     analysis: Record = {}
     wanted = causality_analysis if causality_analysis is not None else []
     if "opportunities_per_variant" in wanted:
@@ -411,9 +443,38 @@ def variant_result(
         "results": results,
         "comparative_analysis": comparative,
     }
+    if tested is not None:
+        out["significance"] = tested
     if analysis:
         out["causality_analysis"] = analysis
     return out
+
+
+def significance(ok_rows: list[Record], baseline: str) -> Record | None:
+    """Each variant against ``baseline`` by a paired stationary block bootstrap of the per-bar returns
+    their records carry (overfitting.compare_to_baseline); None without the baseline's returns.  Sharpe
+    differences are annualised as ``sharpe_ratio`` is (its ratio to the per-bar Sharpe)."""
+    series = {r["name"]: (r.get("returns") or {}).get("series") for r in ok_rows}
+    series = {k: v for k, v in series.items() if v is not None}
+    if baseline not in series or len(series) < 2:
+        return None
+    factor = 1.0
+    for r in ok_rows:
+        per_bar = _num((r.get("returns") or {}).get("sharpe"))
+        annual = _num((r.get("metrics") or {}).get("sharpe_ratio"))
+        if per_bar and annual:
+            factor = annual / per_bar
+            break
+    others = {k: v for k, v in series.items() if k != baseline}
+    return {
+        "baseline": baseline,
+        "method": "paired stationary block bootstrap (Politis & Romano 1994) of the common bars",
+        "samples": overfitting.BOOTSTRAP_SAMPLES,
+        "seed": overfitting.BOOTSTRAP_SEED,
+        "level": overfitting.SIGNIFICANCE_LEVEL,
+        "sharpe_annualisation": factor,
+        "variants": overfitting.compare_to_baseline(series[baseline], others, annualisation=factor),
+    }
 
 
 def json_chunks(result: Record, key: str = "results") -> Iterator[str]:
@@ -454,7 +515,46 @@ def table_row(rec: Record, feasible: bool, why: str | None, rank_no: int) -> Rec
     row["top_rejection_reasons"] = json.dumps(reasons) if reasons else None
     row["duration_s"] = rec.get("duration_s")
     row["error"] = rec.get("error")
+    row.update(return_columns(rec.get("returns") if rec.get("status") == "ok" else None))
     return row
+
+
+def return_columns(stats: Record | None) -> Record:
+    """The PSR (against a Sharpe of 0) and the return statistics PSR, DSR and PBO are computed from: with
+    the block columns anyone can recompute PBO from results.parquet (docs/meta.md)."""
+    stats = stats or {}
+    blocks = stats.get("blocks") or {}
+    sharpe = _num(stats.get("sharpe"))
+    known = sharpe is not None and stats.get("bars") is not None
+    return {
+        "psr": (
+            float(
+                overfitting.psr(sharpe, stats["bars"], stats.get("skewness", 0.0), stats.get("kurtosis", 3.0))
+            )
+            if known
+            else None
+        ),
+        "bars": stats.get("bars"),
+        "sharpe_per_bar": sharpe,
+        "skewness": _num(stats.get("skewness")),
+        "kurtosis": _num(stats.get("kurtosis")),
+        "block_bars": blocks.get("bars"),
+        "block_sum": blocks.get("sum"),
+        "block_sumsq": blocks.get("sumsq"),
+    }
+
+
+#: Columns of the return statistics, last in every table (see :func:`return_columns`).
+RETURN_COLUMNS = (
+    "psr",
+    "bars",
+    "sharpe_per_bar",
+    "skewness",
+    "kurtosis",
+    "block_bars",
+    "block_sum",
+    "block_sumsq",
+)
 
 
 #: Columns of every table after the choice labels and parameters.
@@ -467,6 +567,7 @@ TABLE_TAIL = (
     "top_rejection_reasons",
     "duration_s",
     "error",
+    *RETURN_COLUMNS,
 )
 
 

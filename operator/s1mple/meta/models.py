@@ -34,6 +34,7 @@ from s1mple_engine.config import (
     read_yaml,
     suggest,
 )
+from s1mple_engine.result import DEFAULT_BLOCKS
 
 #: Metrics of a backtest summary (s1mple_engine.backtest.BacktestResult.summary()["metrics"]).
 METRICS = (
@@ -456,11 +457,41 @@ class WalkForward(SpecModel):
         return v
 
 
-class ValidationSpec(SpecModel):
-    """How far to trust the best result (docs/meta.md, validation): holdout and walk-forward."""
+class CscvSpec(SpecModel):
+    """Combinatorially symmetric cross-validation: the runs' per-bar returns cut into ``blocks`` equal
+    parts, every half of them in-sample against the other half (C(blocks, blocks/2) splits)."""
 
-    holdout: Holdout | None = None
-    walk_forward: WalkForward | None = None
+    blocks: int = Field(
+        default=DEFAULT_BLOCKS, ge=2, le=20, multiple_of=2, description="even; C(16, 8) = 12,870 splits"
+    )
+
+
+class ValidationSpec(SpecModel):
+    """How far the best configuration can be trusted (docs/meta.md, "Overfitting statistics" and
+    "Holdout and walk-forward")."""
+
+    holdout: Holdout | None = Field(
+        default=None, description="rank on the in-sample part, report the out-of-sample metrics"
+    )
+    walk_forward: WalkForward | None = Field(
+        default=None, description="rolling or anchored train/test windows: best on train, measured on test"
+    )
+
+    cscv: CscvSpec | bool = Field(
+        default_factory=CscvSpec,
+        description="PBO by CSCV, on for >= 10 feasible runs: {blocks: 16}, or false to turn it off",
+    )
+    max_pbo: float = Field(default=0.5, ge=0, le=1, description="OverfitRisk above this PBO")
+    min_dsr: float = Field(default=0.5, ge=0, le=1, description="OverfitRisk below this deflated Sharpe")
+
+    @field_validator("cscv", mode="before")
+    @classmethod
+    def _cscv_flag(cls, value: Any) -> Any:
+        return CscvSpec() if value is True else value
+
+    def cscv_blocks(self) -> int | None:
+        """Blocks of the CSCV, None when it is turned off."""
+        return self.cscv.blocks if isinstance(self.cscv, CscvSpec) else None
 
 
 class OptimizationConfig(SpecModel):
@@ -495,7 +526,10 @@ class OptimizationConfig(SpecModel):
     max_combinations: int = Field(
         default=DEFAULT_MAX_COMBINATIONS, ge=1, description="refuse a grid larger than this many runs"
     )
-    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    validation: ValidationSpec = Field(
+        default_factory=ValidationSpec,
+        description="how far the best can be trusted: PBO, DSR, holdout, walk-forward",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> OptimizationConfig:
@@ -565,6 +599,9 @@ class VariantConfig(SpecModel):
         default=None, description="one period for all variants; default: the base operation's"
     )
     variants: list[Variant] = Field(min_length=1, description="the variants to race")
+    baseline: str | None = Field(
+        default=None, description="variant the others are tested against (significance); default the first"
+    )
     comparison_config: ComparisonConfig = Field(
         default_factory=ComparisonConfig, description="what the comparison reports"
     )
@@ -576,7 +613,13 @@ class VariantConfig(SpecModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"variants: duplicate names {dup}")
+        if self.baseline is not None and self.baseline not in names:
+            hint = suggest(self.baseline, names)
+            raise ValueError(f"baseline: no variant is named {self.baseline!r}{hint}")
         return self
+
+    def baseline_name(self) -> str:
+        return self.baseline if self.baseline is not None else self.variants[0].name
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -21,9 +21,14 @@ from .models import CAUSALITY_COUNTS
 
 #: Rows per parquet row group (and per batch held in memory).
 ROW_GROUP = 8192
-_FLOATS = {*METRICS, *CAUSALITY_COUNTS, "duration_s"}
-_INTS = {"rank", "index"}
+_FLOATS = {*METRICS, *CAUSALITY_COUNTS, "duration_s", "psr", "sharpe_per_bar", "skewness", "kurtosis"}
+_INTS = {"rank", "index", "bars"}
 _BOOLS = {"feasible"}
+_LISTS = {
+    "block_bars": pa.list_(pa.int64()),
+    "block_sum": pa.list_(pa.float64()),
+    "block_sumsq": pa.list_(pa.float64()),
+}
 
 
 def table_schema(order: RunOrder) -> pa.Schema:
@@ -32,6 +37,8 @@ def table_schema(order: RunOrder) -> pa.Schema:
 
 
 def _arrow_type(order: RunOrder, col: str) -> pa.DataType:
+    if col in _LISTS:
+        return _LISTS[col]
     if col in _FLOATS:
         return pa.float64()
     if col in _INTS:

@@ -36,6 +36,7 @@ from s1mple_engine.config import (
 )
 from s1mple_engine.fingerprint import blueprint_plugins, code_fingerprint
 from s1mple_engine.registry import all_plugins
+from s1mple_engine.result import DEFAULT_BLOCKS
 from s1mple_engine.runspec import DimensionInfo, RunManifest, canonical_json, content_hash, run_id_of
 
 from .expr import Constraint, ConstraintSyntaxError, parse_constraint
@@ -240,6 +241,9 @@ class OptimizationPlan(BasePlan):
         self.source = source
         self.base_operation = base_operation
         self.max_combinations = max_combinations or config.max_combinations
+        # runs record block statistics for CSCV; only a non-default block count goes into the run spec
+        blocks = config.validation.cscv_blocks() or DEFAULT_BLOCKS
+        self._blocks = {} if blocks == DEFAULT_BLOCKS else {"blocks": blocks}
         blueprint = select_link(base_operation, config.strategy_link, source)
         self.base_bp = dump_model(blueprint)
         self.base_op = dump_model(base_operation)
@@ -677,6 +681,7 @@ class OptimizationPlan(BasePlan):
             "configuration": {k: dict(v) for k, v in configuration.items()},
             "operation": op,
             "code": code,
+            **self._blocks,
         }
         if window.label:
             out["window"] = window.label

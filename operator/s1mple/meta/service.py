@@ -384,6 +384,7 @@ class Sweep:
             order = aggregation.RunOrder.of(
                 results, run_ids, t.primary_metric, t.primary_direction(), constraints
             )
+            best = order.best_entry(results)
             head = aggregation.optimization_summary(
                 optimization_id=plan.plan_id,
                 optimization_name=plan.name,
@@ -398,7 +399,8 @@ class Sweep:
                 secondary_metrics=t.secondary_metrics,
                 constraints=constraints,
                 search=plan.search_info(),
-                best=order.best_entry(results),
+                best=best,
+                validation=order.validation(best and best["run_id"], plan.config.validation),
             )
             if validation:  # counts cover every windowed run; feasibility and ranking the main table
                 head.update(validation.pop("run_counts"))
@@ -433,6 +435,7 @@ class Sweep:
                 metrics=cc.metrics,
                 causality_analysis=cc.causality_analysis,
                 curves=self.curve_keys,
+                baseline=plan.config.baseline_name(),
             )
             self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
             order = aggregation.RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
@@ -447,7 +450,6 @@ class Sweep:
         if report:
             keys["report"] = report
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
-
 
     def write_report(self) -> str | None:
         """report.html next to result.json (the one renderer, :mod:`.report`); its key, or None when the

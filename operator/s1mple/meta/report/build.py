@@ -25,7 +25,8 @@ from .sources import ReportError, SpecResolver, rerun
 #: Best runs whose equity and drawdown the optimization report draws.
 TOP_CURVES = 5
 #: Table columns the page does not carry (long text, or summarised elsewhere).
-_DROPPED = {"top_rejection_reasons", "index", "duration_s"}
+#: the block sums of the return statistics are for recomputing PBO from results.parquet, not for people
+_DROPPED = {"top_rejection_reasons", "index", "duration_s", "block_bars", "block_sum", "block_sumsq"}
 
 
 def _finite(v: Any) -> Any:
