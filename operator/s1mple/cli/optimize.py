@@ -210,6 +210,7 @@ def holdout_walk_forward_lines(validation: dict[str, Any]) -> list[str]:
             f"{_g(o['max_drawdown'])}%, mean {m} {_g(o['mean_primary'])}; the chosen configuration "
             f"changed {st['changes']} times ({st['distinct']} distinct)"
         )
+    return lines
 
 
 def validation_lines(v: dict[str, Any] | None) -> list[str]:
