@@ -102,6 +102,8 @@ def test_kubectl_wait_ready_stalled_and_the_wide_message(
             "PROGRESS": "",
             "FAILED": "0",
             "BEST": "",
+            "PBO": "",
+            "DSR": "",
             "AGE": rows[0]["AGE"],
             "MESSAGE": message,
         }
@@ -246,7 +248,11 @@ def test_metrics_during_a_sweep_and_json_step_logs(kube_cluster, kube_namespace,
             record = json.loads(line)
             if record.get("step") and record.get("object", {}).get("name") == name:
                 steps.append((record["step"], record["severity"]))
-    assert steps == [("Planned", "info"), ("JobCreated", "info"), ("Completed", "info")], op.log()[-3000:]
+    expected = [("Planned", "info"), ("JobCreated", "info"), ("Completed", "info")]
+    status = get_resource(kube_cluster, "optimizations", kube_namespace, name)["status"]
+    if status["validation"].get("overfitRisk"):  # a 12-run sweep on one stock may well be flagged
+        expected.append(("OverfitRisk", "warn"))
+    assert steps == expected, op.log()[-3000:]
 
 
 def test_kubectl_explain_shows_the_descriptions(kube_cluster, crds):
