@@ -264,3 +264,22 @@ def test_kubectl_explain_shows_the_descriptions(kube_cluster, crds):
     assert "a Kueue LocalQueue: the Job gets the kueue.x-k8s.io/queue-name label" in " ".join(text.split())
     status = kube_cluster.kubectl("explain", "varianttests.status.conditions.reason").stdout
     assert "one CamelCase word a program can match" in " ".join(status.split())
+
+
+def test_runner_quantities_are_int_or_string(kube_cluster, kube_namespace, s3_bucket, crds):
+    """`cpu: 2` (a YAML integer) is a quantity as in a pod spec; a malformed one is refused by the schema,
+    naming the field; the operator reads both spellings as the same text."""
+    from s1mple.kube.spec import RunnerSpec
+
+    doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
+    resources = {"requests": {"cpu": 2, "memory": "512Mi"}, "limits": {"cpu": "1.5"}}
+    doc["spec"]["runner"] = {"resources": resources}
+    assert kubectl_apply(kube_cluster, doc).returncode == 0
+    stored = get_resource(kube_cluster, "optimizations", kube_namespace, doc["metadata"]["name"])
+    assert stored["spec"]["runner"]["resources"]["requests"]["cpu"] == 2  # kept as the user wrote it
+    runner = RunnerSpec.model_validate(stored["spec"]["runner"])
+    assert runner.resources.requests["cpu"] == "2" and runner.resources.limits["cpu"] == "1.5"
+
+    doc["spec"]["runner"] = {"resources": {"requests": {"cpu": "-1"}}}
+    refused = kubectl_apply(kube_cluster, doc, check=False)
+    assert refused.returncode != 0 and "spec.runner.resources.requests" in refused.stderr, refused.stderr

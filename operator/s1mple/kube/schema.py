@@ -25,6 +25,7 @@ _KEEP = (
     "pattern",
     "format",
 )
+INT_OR_STRING = "x-kubernetes-int-or-string"
 _FORMATS = {"date-time", "date", "int32", "int64", "float", "double", "byte"}
 
 
@@ -54,6 +55,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "const" in node:
         node = {**node, "enum": [node["const"]]}
 
+    if node.get(INT_OR_STRING):  # the one shape the API server allows for it (structural schemas)
+        return {INT_OR_STRING: True, "anyOf": [{"type": "integer"}, {"type": "string"}], **_extras(node)}
     kind = node.get("type")
     if kind is None:
         return _open(node)

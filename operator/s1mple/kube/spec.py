@@ -11,7 +11,7 @@ import re
 from importlib.metadata import version
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
 from s1mple_engine.config import Operation, SpecModel
 
@@ -35,7 +35,21 @@ ANNOTATIONS_BYTES = 256 * 1024  # the API server's limit on all annotations of o
 #: A non-negative Kubernetes quantity (``500m``, ``1.5``, ``2Gi``, ``1e3``): the API server's own syntax
 #: would let ``-1`` through to a Job it then rejects.
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
-Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=64)]
+
+
+def _quantity_text(value: Any) -> Any:
+    """A quantity is int-or-string in Kubernetes (``cpu: 2`` and ``cpu: "2"`` are the same): keep the text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: The CRD says int-or-string with the pattern (as controller-gen writes quantities); the operator checks
+#: the text, so a negative integer is refused with the same message as "-1".
+Quantity = Annotated[
+    str,
+    StringConstraints(pattern=QUANTITY, max_length=64),
+    BeforeValidator(_quantity_text),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+]
 
 
 def key_syntax_problem(key: str) -> str | None:
