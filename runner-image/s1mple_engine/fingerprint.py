@@ -3,7 +3,8 @@
 A run id that only hashed the configuration would let a sweep reuse a result computed by older code (edit a
 custom plugin, re-run, "0 runs; 20 reused").  So the identity also carries a fingerprint of
 
-* the **engine**: the ``s1mple-engine`` distribution version plus a hash of every source file of ``s1mple_engine``
+* the **engine**: the ``s1mple-engine`` distribution version plus a hash of every source file of
+  ``s1mple_engine``
   (the simulation, the metrics, the features and the shipped plugins: editing any of them changes every
   run's identity, because every run goes through them);
 * every **plugin the run's blueprint names** that lives outside the engine (a team's module loaded through

@@ -43,7 +43,8 @@ def deploy_docs(health_port: int) -> list[dict]:
 
 def operator_pod(kube_api) -> dict | None:
     items = kube_api.list(
-        f"/api/v1/namespaces/{SYSTEM_NS}/pods", label_selector="app.kubernetes.io/name=s1mple-operator"
+        f"/api/v1/namespaces/{SYSTEM_NS}/pods",
+        label_selector="app.kubernetes.io/name=s1mple,app.kubernetes.io/component=operator",
     )
     running = [
         p
