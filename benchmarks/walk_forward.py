@@ -38,7 +38,9 @@ def sweep(spec: Path, out: Path, workers: int) -> tuple[float, dict]:
     plan = plan_file(spec)
     outcome = Sweep(plan, out=str(out), max_workers=workers, progress=False).run()
     elapsed = time.perf_counter() - t0
-    assert outcome.result["successful_runs"] == 640, outcome.result["failed_runs"]
+    # every windowed run counts (640 configurations x the windows); none may fail
+    assert outcome.result["failed_runs"] == 0 and outcome.result["successful_runs"] >= 640, outcome.result
+    assert outcome.result["feasible_runs"] + outcome.result["infeasible_runs"] == 640
     return elapsed, outcome.result
 
 
