@@ -187,5 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def console() -> None:
+    """The ``s1mple-runner`` console script: :func:`main`, then a clean process exit (see process_exit)."""
+    from s1mple_engine.process_exit import console as run_console
+
+    run_console(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

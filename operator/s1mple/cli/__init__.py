@@ -49,5 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> None:
+    """The ``s1mple`` console script: :func:`main`, then a clean process exit (see
+    ``s1mple_engine.process_exit``: no native teardown can turn a finished command into exit 134)."""
+    from s1mple_engine.process_exit import console as run_console
+
+    run_console(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

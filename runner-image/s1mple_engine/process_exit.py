@@ -1,0 +1,39 @@
+"""Leave a command-line process with its exit code, without native teardown.
+
+Arrow's C++ thread pools (pyarrow writes every results table) can abort the interpreter during its
+final teardown, after all work is done: ``terminate called without an active exception`` turns a
+successful run into exit 134 (apache/arrow#34314; seen here about once in a few hundred loaded runs).
+For a Job that is a failed index, for a user a failed command.  Console entry points therefore flush
+what they wrote and leave with ``os._exit``: Python-level cleanup (logging, stdio) is done by hand,
+native static destructors never run.  Library callers (``main(argv)`` in tests) are unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush logging and stdio, then end the process with ``code`` (no atexit, no native teardown)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (| head) or a closed stream: nothing left to save
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def console(main: Callable[[], int]) -> NoReturn:
+    """Run a console entry point's ``main`` and leave with its code (``SystemExit`` from argparse too)."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    exit_process(int(code or 0))
