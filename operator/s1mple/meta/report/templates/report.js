@@ -62,7 +62,10 @@
     const el = $(id);
     if (!el) return null;
     const base = { margin: { l: 60, r: 20, t: 36, b: 50 }, hovermode: "closest", legend: { orientation: "h", y: -0.2 } };
-    const job = () => Plotly.react(el, traces, Object.assign(base, layout || {}), CONFIG);
+    const merged = Object.assign(base, layout || {});
+    // titles start at the left edge: plotly's modebar sits top right and covered long centred titles
+    if (merged.title) merged.title = Object.assign({ x: 0.01, xanchor: "left" }, merged.title);
+    const job = () => Plotly.react(el, traces, merged, CONFIG);
     if (el.data) { timed(id, job); return el; }  // drawn already: redraw now (e.g. a heatmap control)
     pending.set(id, job);
     observer.observe(el);
