@@ -83,6 +83,10 @@ class ParamDim(Dimension):
     def label(self, k: int) -> str:
         return fmt_value(self.values[k])
 
+    def probes(self) -> list[int]:
+        """Choices that between them show every value once (validation of a space too large to walk)."""
+        return list(range(self.size))
+
     def describe(self) -> str:
         vals = self.values
         if len(vals) <= 6:
@@ -96,8 +100,30 @@ class ComponentDim(Dimension):
 
     members: list[ParamDim] = field(default_factory=list)
     constraints: list[Constraint] = field(default_factory=list)
-    feasible: np.ndarray | None = None  # flat indices into the members' sub-grid, ascending
+    feasible: np.ndarray | None = None  # flat indices into the members' sub-grid, ascending; None: lazy
     grid_size: int = 0
+
+    @classmethod
+    def lazy(cls, members: list[ParamDim], constraints: list[Constraint]) -> ComponentDim:
+        """A group too large to enumerate: choice k is the k-th tuple of the whole sub-grid, feasible or not.
+
+        Its ``size`` counts every tuple; a sampler draws choices and keeps those :meth:`accepts` passes
+        (random and bayesian searches), so nothing proportional to the sub-grid is ever built.
+        """
+        for m in members:
+            _as_array(m)  # numeric values only, as for an enumerated group
+        grid = product([m.size for m in members])
+        name = " & ".join(m.ref for m in members)
+        return cls(
+            name=name, kind="constrained", size=grid, members=members, constraints=constraints, grid_size=grid
+        )
+
+    def accepts(self, k: int) -> Constraint | None:
+        """None when choice ``k`` satisfies every constraint, else the first constraint it violates."""
+        if self.feasible is not None:
+            return None  # an enumerated group holds feasible tuples only
+        env = {m.ref: m.values[d] for m, d in zip(self.members, self.member_digits(k), strict=True)}
+        return next((c for c in self.constraints if not c.holds(env)), None)
 
     @classmethod
     def build(cls, members: list[ParamDim], constraints: list[Constraint]) -> ComponentDim:
@@ -134,7 +160,7 @@ class ComponentDim(Dimension):
         )
 
     def member_digits(self, k: int) -> list[int]:
-        flat = int(self.feasible[k])
+        flat = k if self.feasible is None else int(self.feasible[k])
         return digits_of(flat, [m.size for m in self.members])
 
     def value(self, k: int) -> tuple[Any, ...]:
@@ -143,16 +169,33 @@ class ComponentDim(Dimension):
     def index_of(self, member_digits: list[int]) -> int | None:
         """The choice index of a tuple of member digits, or None when the tuple is infeasible."""
         flat = index_of(member_digits, [m.size for m in self.members])
+        if self.feasible is None:
+            return None if self.accepts(flat) else flat
         pos = int(np.searchsorted(self.feasible, flat))
         if pos < self.feasible.size and int(self.feasible[pos]) == flat:
             return pos
         return None
+
+    def probes(self) -> list[int]:
+        """Choices that between them show every value of every member (feasible ones when enumerated)."""
+        sizes = [m.size for m in self.members]
+        out: set[int] = set()
+        for pos, m in enumerate(self.members):
+            stride = product(sizes[pos + 1 :])
+            if self.feasible is None:  # lazy: the other members at their first value
+                out.update(d * stride for d in range(m.size))
+            else:
+                digit = (self.feasible // stride) % m.size
+                out.update(int(i) for i in np.unique(digit, return_index=True)[1])
+        return sorted(out)
 
     def label(self, k: int) -> str:
         return ", ".join(f"{m.ref}={fmt_value(v)}" for m, v in zip(self.members, self.value(k), strict=True))
 
     def describe(self) -> str:
         texts = "; ".join(c.text for c in self.constraints)
+        if self.feasible is None:
+            return f"{self.grid_size:,} combinations, each draw checked against {texts}"
         return f"{self.size:,} of {self.grid_size:,} combinations satisfy {texts}"
 
 

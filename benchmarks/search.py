@@ -1,0 +1,171 @@
+"""Benchmark of the search strategies' overhead: what a Bayesian or random search costs beyond its backtests.
+
+    python benchmarks/search.py [--trials 500] [--workers 2]
+
+* Bayesian: ``search: {strategy: bayesian, max_trials: 500}`` over an MA-crossover space on GOOG daily
+  (fast 2..101 x slow 10..408 step 2 with fast < slow, x 10 sizer fractions: ~150,000 feasible points),
+  end to end in this process (plan, validate, the TPE loop, the runs in 2 pool processes, aggregate, write),
+  beside the same number of runs of the same strategy on the same data as a grid (``fast 5..29 x slow
+  30..68 step 2`` = 500 runs, end to end the same way), and the time the Bayesian sweep takes to resume
+  with nothing left to run (a new plan and sweep over the same output).  Targets: Bayesian <= 2x the
+  grid; resume <= 2 s.
+* Random: ``search: {strategy: random, max_trials: 500}`` over a 10^9-combination constrained space
+  (fast 1..1000 x slow 1..1000 with fast < slow x 1,000 sizer fractions), planned (every drawn run's
+  payload computed) and validated, in a subprocess: seconds and peak RSS.  Target: <= 3 s and <= 200 MB.
+
+Timings on a shared 2-core machine are noisy; the script prints what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from meta import OPERATION  # noqa: E402  (the GOOG SMA-cross base operation of benchmarks/meta.py)
+
+BAYES = """\
+optimization_config:
+  name: GOOG SMA cross bayesian
+  base_operation: operation.yaml
+  search: {{strategy: bayesian, max_trials: {trials}, seed: 7}}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {{start: 2, end: 101}}
+        slow: {{start: 10, end: 408, step: 2}}
+    - worker_category: planning_workers
+      worker_phase: size_planning
+      worker_plugin: fixed_fraction_sizer
+      parameters:
+        fraction: {{start: 0.1, end: 1.0, step: 0.1}}
+  parameter_constraints:
+    - ma_crossover.fast < ma_crossover.slow
+  optimization_targets:
+    primary_metric: sharpe_ratio
+"""
+
+GRID = """\
+optimization_config:
+  name: GOOG SMA cross grid of 500
+  base_operation: operation.yaml
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {start: 5, end: 29}
+        slow: {start: 30, end: 68, step: 2}
+  optimization_targets:
+    primary_metric: sharpe_ratio
+"""
+
+RANDOM = """\
+optimization_config:
+  name: random over a billion
+  base_operation: operation.yaml
+  search: {{strategy: random, max_trials: {trials}, seed: 5}}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {{start: 1, end: 1000}}
+        slow: {{start: 1, end: 1000}}
+    - worker_category: planning_workers
+      worker_phase: size_planning
+      worker_plugin: fixed_fraction_sizer
+      parameters:
+        fraction: {{start: 0.001, end: 1.0, step: 0.001}}
+  parameter_constraints:
+    - ma_crossover.fast < ma_crossover.slow
+"""
+
+RANDOM_CODE = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from s1mple.meta.planner import plan_file
+from s1mple.meta.service import engine_validator
+plan = plan_file(sys.argv[1])
+problems = plan.validate(engine_validator())
+ids = [p["run_id"] for p in plan.payloads()]
+elapsed = time.perf_counter() - t0
+hwm = next(int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM"))
+print(json.dumps({"space": plan.describe(samples=1)["space_without_constraints"], "runs": len(set(ids)),
+                  "problems": problems, "seconds": elapsed, "hwm_mb": hwm,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def sweep(spec: Path, out: Path, workers: int) -> tuple[float, object]:
+    """Plan + the whole sweep (validate, search loop, runs, aggregate, write), timed together."""
+    from s1mple.meta.planner import plan_file
+    from s1mple.meta.service import Sweep
+
+    t0 = time.perf_counter()
+    plan = plan_file(spec)
+    outcome = Sweep(plan, out=str(out), max_workers=workers, progress=False).run()
+    return time.perf_counter() - t0, outcome
+
+
+def random_planning(spec: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", RANDOM_CODE, str(spec)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    from backtesting.test import GOOG
+
+    with tempfile.TemporaryDirectory(prefix="s1mple-search-") as d:
+        tmp = Path(d)
+        csv = tmp / "GOOG.csv"
+        (tmp / "operation.yaml").write_text(OPERATION.format(csv=csv))
+        (tmp / "random.yaml").write_text(RANDOM.format(trials=args.trials))
+        # first, while this process is small (ru_maxrss is inherited across fork+exec)
+        rnd = random_planning(tmp / "random.yaml")
+        GOOG.to_csv(csv, index_label="Date")
+        (tmp / "bayes.yaml").write_text(BAYES.format(trials=args.trials))
+        (tmp / "grid.yaml").write_text(GRID)
+
+        grid_s, grid = sweep(tmp / "grid.yaml", tmp / "grid-out", args.workers)
+        assert grid.result["successful_runs"] == 500, grid.result["failed_runs"]
+        bayes_s, bayes = sweep(tmp / "bayes.yaml", tmp / "bayes-out", args.workers)
+        assert bayes.summary.completed == args.trials, bayes.summary.completed
+        resume_s, resumed = sweep(tmp / "bayes.yaml", tmp / "bayes-out", args.workers)
+        assert resumed.summary.completed == 0 and resumed.skipped == args.trials, resumed.skipped
+
+    best = bayes.result["best_configuration"]
+    print(
+        f"Bayesian (TPE) {args.trials} trials, {args.workers} pool processes, whole sweep: {bayes_s:6.2f} s"
+    )
+    print(f"  the same number of runs as a grid (500, same strategy and data):   {grid_s:6.2f} s")
+    print(
+        f"  ratio {bayes_s / grid_s:.2f}x (target <= 2x); best sharpe {best['metrics']['sharpe_ratio']:.3f}"
+    )
+    print(
+        f"  resume with nothing left to run: {resume_s:6.2f} s (target <= 2 s)"
+    )
+    print(
+        f"Random {args.trials} trials over {rnd['space']:,} combinations (constrained): planned + validated "
+        f"in {rnd['seconds']:.2f} s, peak RSS {rnd['hwm_mb']:.0f} MB (targets <= 3 s, <= 200 MB); "
+        f"{rnd['runs']} distinct runs, {len(rnd['problems'])} problems"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
