@@ -241,7 +241,8 @@ def validation_lines(v: dict[str, Any] | None) -> list[str]:
 def _run_line(outcome: Any) -> str:
     s = outcome.summary
     parts = [
-        f"ran {s.completed} runs in {s.elapsed:.2f}s on {s.workers} workers" if s.completed else "ran 0 runs"
+        f"ran {s.completed} runs in {s.elapsed:.2f}s on {s.workers} workers" if s.completed else "ran 0 runs",
+        f"whole sweep {outcome.elapsed:.2f}s",  # a search's asks, validation and aggregation included
     ]
     if outcome.skipped:
         parts.append(f"{outcome.skipped} reused from earlier results")

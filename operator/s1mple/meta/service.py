@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,7 @@ class SweepOutcome:
     executed: int = 0
     fallback: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0  # the whole sweep: validation, search, runs, aggregation (summary.elapsed: runs)
 
     @property
     def interrupted(self) -> bool:
@@ -232,6 +234,7 @@ class Sweep:
 
     # -- main ----------------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
+        started = time.perf_counter()
         self.prepare()
         plan = self.plan
         done = self.existing()
@@ -259,8 +262,11 @@ class Sweep:
 
                 self.write_manifest(None)
                 search = BayesianSearch(plan, batch_size=self.max_workers)  # type: ignore[arg-type]
-                progress = self._progress(search.max_trials, 0)
-                stored_used: list[str] = []
+                resumed = search.resume(self._stored_trials(done))  # no replay: stored results become trials
+                for p in resumed:
+                    results[p["run_id"]] = done[p["run_id"]]
+                skipped = len(resumed)
+                progress = self._progress(search.max_trials, skipped)
 
                 def execute(payloads: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                     batch: dict[str, dict[str, Any]] = {}
@@ -278,25 +284,15 @@ class Sweep:
                         raise KeyboardInterrupt
                     return batch
 
-                def known(run_id: str) -> dict[str, Any] | None:
-                    rec = done.get(run_id)
-                    if rec is not None:
-                        stored_used.append(run_id)
-                        results[run_id] = rec
-                        if progress:
-                            progress.update(rec)
-                    return rec
-
                 try:
-                    used = search.run(execute, known)
+                    ran = search.run(execute)
                 except KeyboardInterrupt:
                     summary.interrupted = True
-                    used = []
+                    ran = []
                 if progress:
                     progress.finish()
-                skipped = len(stored_used)
-                if used:
-                    self.store.put_jsonl(MANIFEST_RUNS_KEY, used)
+                if ran or (resumed and not self.store.exists(MANIFEST_RUNS_KEY)):
+                    self.store.put_jsonl(MANIFEST_RUNS_KEY, resumed + ran)
                 run_ids = [plan.payload(i)["run_id"] for i in search.order]
             else:
                 # one streaming pass over the plan: run ids, the manifest, and what is left to run
@@ -342,12 +338,24 @@ class Sweep:
         outcome.skipped = skipped
         outcome.executed = summary.completed
         outcome.fallback = list(writer.fallback_keys)
+        outcome.elapsed = time.perf_counter() - started
         if writer.fallback_keys and self.fallback is not None:
             self.log(
                 f"WARNING: {len(writer.fallback_keys)} result batches could not be written to "
                 f"{self.store.describe()} ({writer.errors[-1]}); they are kept in {self.fallback.uri}"
             )
         return outcome
+
+    def _stored_trials(self, done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored records, those of a previous search's trials first in its trial order (manifest.jsonl)."""
+        order: list[str] = []
+        if done and self.store.exists(MANIFEST_RUNS_KEY):
+            lines = self.store.get_bytes(MANIFEST_RUNS_KEY).decode().splitlines()
+            order = [json.loads(line)["run_id"] for line in lines if line.strip()]
+        listed = dict.fromkeys(order)
+        return [done[rid] for rid in listed if rid in done] + [
+            r for rid, r in done.items() if rid not in listed
+        ]
 
     def _progress(self, total: int, skipped: int) -> Progress | None:
         if not self.show_progress:

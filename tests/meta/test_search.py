@@ -1,0 +1,139 @@
+"""Search strategies cost what they draw, not what the space holds: random draws and validates only its
+trials (seeded, no duplicates, constraints checked per draw); a Bayesian search never re-asks for a point
+it has, and resumes from stored results without replaying the study."""
+
+from __future__ import annotations
+
+import pytest
+
+from s1mple.meta.planner import plan_file
+from s1mple.meta.search import BayesianSearch
+from s1mple.meta.space import ComponentDim
+from s1mple_engine.config import ConfigError
+
+from .conftest import fake_run, write_spec
+
+# three constrained params of 10,000 values each: a 10^12-point sub-grid nobody can enumerate, times a
+# free 100-value sizer fraction
+HUGE = """\
+optimization_config:
+  name: huge
+  base_operation: op.yaml
+  search: {{strategy: random, max_trials: {trials}, seed: {seed}}}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {{start: 1, end: 10000}}
+        slow: {{start: 1, end: 10000}}
+    - worker_category: context_workers
+      worker_plugin: ema
+      parameters:
+        period: {{start: 1, end: 10000}}
+    - worker_category: planning_workers
+      worker_phase: size_planning
+      worker_plugin: fixed_fraction_sizer
+      parameters:
+        fraction: {{start: 0.01, end: 1.0, step: 0.01}}
+  parameter_constraints:
+    - {constraint}
+  max_combinations: 1000000
+"""
+
+
+def huge(base_dir, trials=200, seed=1, constraint="ma_crossover.fast < ma_crossover.slow < ema.period"):
+    return plan_file(write_spec(base_dir, HUGE.format(trials=trials, seed=seed, constraint=constraint)))
+
+
+def test_random_search_over_a_huge_constrained_space_plans_only_its_draws(base_dir):
+    plan = huge(base_dir)
+    group = next(d for d in plan.dims if isinstance(d, ComponentDim))
+    assert group.feasible is None and group.grid_size == 10**12  # never enumerated
+    assert plan.total == 10**14 and plan.planned_runs == 200
+    payloads = list(plan.payloads())
+    assert len({p["run_id"] for p in payloads}) == 200  # no duplicates
+    for p in payloads:  # every draw satisfies the constraint
+        c = p["configuration"]
+        assert c["ma_crossover"]["fast"] < c["ma_crossover"]["slow"] < c["ema"]["period"]
+    checked = []
+
+    def validator(bp):
+        checked.append(bp)
+        return []
+
+    assert plan.validate(validator) == []
+    # the drawn configurations only: one structure, then each plugin's drawn settings (<= 200 each)
+    assert 200 <= len(checked) <= 1 + 3 * 200
+
+
+def test_random_search_is_reproducible_by_seed(base_dir):
+    a = list(huge(base_dir, seed=4).planned_indices())
+    assert a == list(huge(base_dir, seed=4).planned_indices())
+    assert a != list(huge(base_dir, seed=5).planned_indices())
+
+
+def test_random_search_names_a_constraint_almost_nothing_satisfies(base_dir):
+    tight = "ma_crossover.fast > 9990 and ema.period < 3"
+    with pytest.raises(ConfigError) as exc:
+        huge(base_dir, trials=50, constraint=tight).planned_indices()
+    text = str(exc.value)
+    assert "random draws found only" in text and tight in text and "max_trials" in text
+
+
+BAYES = """\
+optimization_config:
+  name: bayes
+  base_operation: op.yaml
+  search: {strategy: bayesian, max_trials: 60, seed: 2}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {start: 5, end: 14}
+        slow: {start: 20, end: 29}
+"""
+
+
+def run_batch(log):
+    def execute(payloads):
+        log.extend(p["run_id"] for p in payloads)
+        return {p["run_id"]: fake_run(p) for p in payloads}
+
+    return execute
+
+
+def test_bayesian_search_never_runs_a_point_twice_and_asks_once_per_new_point(base_dir):
+    plan = plan_file(write_spec(base_dir, BAYES))  # 100 points, 60 trials: TPE repeats itself often
+    search = BayesianSearch(plan, batch_size=3)
+    ran: list[str] = []
+    payloads = search.run(run_batch(ran))
+    assert len(payloads) == 60 and len(ran) == 60 and len(set(ran)) == 60
+    assert search.asks <= 60  # a repeated proposal is told and replaced by a random point, not re-asked
+
+
+def test_bayesian_resume_adds_no_runs_and_reuses_stored_results(base_dir):
+    plan = plan_file(write_spec(base_dir, BAYES))
+    first = BayesianSearch(plan, batch_size=2)
+    first.run(run_batch([]))
+    stored = [first.seen[i] for i in first.order]
+
+    again = BayesianSearch(plan, batch_size=2)
+    resumed = again.resume(stored)
+    ran: list[str] = []
+    assert again.run(run_batch(ran)) == [] and ran == [] and again.asks == 0
+    assert [p["run_id"] for p in resumed] == [r["run_id"] for r in stored]
+    assert len(again.study.trials) == 60 and again.study.best_value == first.study.best_value
+
+    # half stored: only the other half runs, and the stored half is not run again
+    half = BayesianSearch(plan, batch_size=2)
+    half.resume(stored[:30])
+    ran = []
+    half.run(run_batch(ran))
+    assert len(ran) == 30 and not set(ran) & {r["run_id"] for r in stored[:30]}
+
+
+def test_bayesian_resume_ignores_records_of_another_plan(base_dir):
+    plan = plan_file(write_spec(base_dir, BAYES))
+    other = {**fake_run(plan.payload(3)), "run_id": "not-this-plan"}
+    search = BayesianSearch(plan, batch_size=2)
+    assert search.resume([other]) == [] and search.seen == {}
