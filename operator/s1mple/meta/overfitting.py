@@ -44,7 +44,7 @@ SIGNIFICANCE_LEVEL = 0.05
 
 def _cdf(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF, elementwise (math.erf: no scipy needed)."""
-    return 0.5 * (1.0 + _erf(np.asarray(z, dtype=float) / math.sqrt(2.0)))
+    return np.asarray(0.5 * (1.0 + _erf(np.asarray(z, dtype=float) / math.sqrt(2.0))), dtype=float)
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -369,7 +369,8 @@ def verdict(validation: dict[str, Any], max_pbo: float, min_dsr: float) -> tuple
     """(overfit risk, one line in plain words) from a validation block."""
     dsr = (validation.get("deflated_sharpe") or {}).get("dsr")
     p = (validation.get("pbo") or {}).get("pbo")
-    problems, fine = [], []
+    problems: list[str] = []
+    fine: list[str] = []
     if p is not None:
         text = f"PBO {p:.2f}: the in-sample best ranked in the bottom half out of sample in {p:.0%} of splits"
         (problems if p > max_pbo else fine).append(text)

@@ -161,7 +161,10 @@ class VariantConfig(SpecModel):
 # Loading
 # --------------------------------------------------------------------------------------------------------
 
-ROOTS = {"optimization_config": OptimizationConfig, "variant_config": VariantConfig}
+ROOTS: dict[str, type[OptimizationConfig] | type[VariantConfig]] = {
+    "optimization_config": OptimizationConfig,
+    "variant_config": VariantConfig,
+}
 _CAMEL_ROOTS = {"optimizationConfig": "optimization_config", "variantConfig": "variant_config"}
 
 

@@ -65,6 +65,7 @@ class ParamRange(SpecModel):
         values (0.5, 0.75, ..., 2.0), each the float nearest the decimal one.  All-int bounds give ints."""
         if self.values is not None:
             return list(self.values)
+        assert self.start is not None and self.end is not None  # checked by the validator above
         step = 1 if self.step is None else self.step
         n = _range_count(self.start, self.end, step)
         start, dstep = _dec(self.start), _dec(step)
@@ -75,6 +76,7 @@ class ParamRange(SpecModel):
     def size(self) -> int:
         if self.values is not None:
             return len(self.values)
+        assert self.start is not None and self.end is not None  # checked by the validator above
         return _range_count(self.start, self.end, 1 if self.step is None else self.step)
 
     def is_ordinal(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from s1mple_engine.config import Blueprint, ConfigError, Operation, load_operation, resolve_path, suggest
 from s1mple_engine.runspec import DimensionInfo, RunManifest, canonical_json, content_hash
 
+from ..models import OptimizationConfig, VariantConfig
 from ..space import Dimension
 
 MAX_REPORTED_PROBLEMS = 60
@@ -123,6 +124,7 @@ class BasePlan:
     dims: list[Dimension]
     total: int = 0
     base_operation: Operation
+    config: OptimizationConfig | VariantConfig
 
     def __init__(self) -> None:
         self._sizes: list[int] = []
@@ -177,6 +179,10 @@ class BasePlan:
         return {"strategy": "grid"}
 
     def describe(self, samples: int = 3) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def validate(self, validator: Callable[[Blueprint], list[str]]) -> list[str]:
+        """Problems of every distinct worker configuration the plan runs, each checked once."""
         raise NotImplementedError
 
     def sample_indices(self, n: int) -> list[int]:

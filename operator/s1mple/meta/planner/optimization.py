@@ -34,6 +34,7 @@ Resolved = tuple[dict[str, Any], dict[str, str], dict[str, dict[str, Any]]]
 
 class OptimizationPlan(BasePlan):
     kind = "optimization"
+    config: OptimizationConfig
 
     def __init__(
         self,
@@ -310,18 +311,20 @@ class OptimizationPlan(BasePlan):
     def validate(self, validator: Callable[[Blueprint], list[str]], limit: int = 10_000) -> list[str]:
         """Problems of every distinct worker configuration, each validated once (see docs/meta.md).
 
-        A random search validates the configurations it drew, not its whole space.
+        A random search validates the configurations it drew, not its whole space; a bayesian search, whose
+        trials are not known yet, each parameter value on its own.
         """
         log = ProblemLog(validator)
         drawn = None
-        if self.config.search.strategy == SearchStrategy.RANDOM:
+        strategy = self.config.search.strategy
+        if strategy == SearchStrategy.RANDOM:
             drawn = [self.digits(i) for i in self.configuration_indices()]
         self._validate_structures(log, drawn, limit)
         if log.problems:
             return log.problems[:MAX_REPORTED_PROBLEMS]
         first = [0] * len(self.dims)
         for plugin, ks in self._swept_plugins():
-            for combo in self._plugin_combos(ks, drawn):
+            for combo in self._plugin_combos(ks, drawn, each_value=strategy == SearchStrategy.BAYESIAN):
                 digits = list(first)
                 for k, d in zip(ks, combo, strict=True):
                     digits[k] = d
@@ -363,13 +366,15 @@ class OptimizationPlan(BasePlan):
                     ks.append(k)
         return [(plugin, ks) for (_entry, plugin), ks in by_plugin.items()]
 
-    def _plugin_combos(self, ks: list[int], drawn: list[list[int]] | None) -> Iterable[list[int]]:
+    def _plugin_combos(
+        self, ks: list[int], drawn: list[list[int]] | None, each_value: bool
+    ) -> Iterable[list[int]]:
         """2. the plugin's own choices to validate: the drawn ones, all of them, or each value once."""
         if drawn is not None:
             return [list(t) for t in dict.fromkeys(tuple(d[k] for k in ks) for d in drawn)]
         sizes = [self._sizes[k] for k in ks]
         n = product(sizes)
-        if n <= MAX_VALIDATED_PER_PLUGIN:
+        if n <= MAX_VALIDATED_PER_PLUGIN and not each_value:
             return (digits_of(c, sizes) for c in range(n))
         probes = [_probes(self.dims[k]) for k in ks]  # too many: each value on its own
         return ([d if j == i else 0 for j in range(len(ks))] for i in range(len(ks)) for d in probes[i])

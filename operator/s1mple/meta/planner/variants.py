@@ -20,6 +20,7 @@ PHASE_CATEGORIES = ("planning_workers", "execution_workers")
 
 class VariantPlan(BasePlan):
     kind = "variant_test"
+    config: VariantConfig
 
     def __init__(self, config: VariantConfig, base_operation: Operation, *, source: str | None = None):
         super().__init__()

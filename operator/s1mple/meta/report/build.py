@@ -138,7 +138,7 @@ def optimization_data(
     ok = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
     feasible = ok[ok["feasible"]] if "feasible" in ok.columns else ok
     chosen = (feasible if len(feasible) else ok).head(top)
-    runs = [(str(r.run_id), int(r.index)) for r in chosen.itertuples()]
+    runs = [(str(rid), int(i)) for rid, i in chosen[["run_id", "index"]].itertuples(index=False, name=None)]
     results, problems = _rerun_all(runs, resolve)
     curves = [
         {"run_id": rid, "rank": int(chosen.iloc[k]["rank"]), **result_curves(results[rid])}
