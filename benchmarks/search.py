@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  resume with nothing left to run: {resume_s:6.2f} s (target <= 2 s)")
     print(
-        f"Random {args.trials} trials over {rnd['space']:,} combinations (constrained): planned, validated and "
-        f"every run's payload computed in {rnd['seconds']:.2f} s (target <= 3 s; the imports before it "
+        f"Random {args.trials} trials over {rnd['space']:,} combinations (constrained): planned, validated "
+        f"and every run's payload computed in {rnd['seconds']:.2f} s (target <= 3 s; the imports before it "
         f"{rnd['imports']:.2f} s); peak RSS {rnd['hwm_mb']:.0f} MB with the imports (target <= 200 MB), "
         f"{rnd['traced_mb']:.1f} MB allocated at peak by planning; {rnd['runs']} distinct runs, "
         f"{len(rnd['problems'])} problems"
