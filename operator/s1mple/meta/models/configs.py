@@ -18,7 +18,6 @@ from s1mple_engine.config import (
 
 from .common import CAUSALITY_ANALYSES, DEFAULT_MAX_COMBINATIONS, METRICS, VISUALIZATIONS
 from .parameters import (
-    BlueprintOverrides,
     OperatorVariant,
     ParameterSpaceEntry,
     PlanningVariantDimension,
@@ -29,13 +28,17 @@ from .targets import OptimizationTargets, ParallelConfig, RunConstraints, Search
 from .validation import ValidationSpec
 
 
-class OptimizationConfig(SpecModel):
+class _ResearchSpec(SpecModel):
+    # what both specs start with: their name and the base operation they vary
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, description="free text for people")
     base_operation: str = Field(min_length=1)
     strategy_link: str | None = Field(
         default=None, description="blueprint name, when the base operation links more than one"
     )
+
+
+class OptimizationConfig(_ResearchSpec):
     parameter_space: list[ParameterSpaceEntry] = Field(
         default_factory=list, description="plugin parameters to sweep"
     )
@@ -95,10 +98,8 @@ class OptimizationConfig(SpecModel):
 # --------------------------------------------------------------------------------------------------------
 
 
-class Variant(SpecModel):
-    name: str = Field(min_length=1, max_length=100, description="the variant's name")
-    description: str | None = Field(default=None, description="free text for people")
-    overrides: BlueprintOverrides = Field(default_factory=BlueprintOverrides, description="what it changes")
+class Variant(WorkerVariant):
+    pass  # a variant of a variant test is what a worker variant of an optimization is
 
 
 class ComparisonConfig(SpecModel):
@@ -123,13 +124,7 @@ class ComparisonConfig(SpecModel):
         return self
 
 
-class VariantConfig(SpecModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, description="free text for people")
-    base_operation: str = Field(min_length=1)
-    strategy_link: str | None = Field(
-        default=None, description="blueprint name, when the base operation links more than one"
-    )
+class VariantConfig(_ResearchSpec):
     market_period: Period | None = Field(
         default=None, description="one period for all variants; default: the base operation's"
     )
