@@ -96,11 +96,14 @@ from s1mple.meta.planner import plan_file
 from s1mple.meta.service import engine_validator
 validator = engine_validator()
 t1 = time.perf_counter()
-tracemalloc.start()
 plan = plan_file(sys.argv[1])
 problems = plan.validate(validator)
 ids = [p["run_id"] for p in plan.payloads()]
 elapsed = time.perf_counter() - t1
+tracemalloc.start()  # once more, traced (tracing slows allocation: not timed)
+again = plan_file(sys.argv[1])
+again.validate(validator)
+assert [p["run_id"] for p in again.payloads()] == ids
 traced = tracemalloc.get_traced_memory()[1] / 2**20
 hwm = next(int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM"))
 print(json.dumps({"space": plan.describe(samples=1)["space_without_constraints"], "runs": len(set(ids)),
