@@ -64,6 +64,12 @@ class BayesianSearch:
         self.primary = cfg.optimization_targets.primary_metric
         self.direction = cfg.optimization_targets.primary_direction()
         self.constraints = cfg.constraints
+        # TPE weighs every trial's constraint values on each ask: only keep them where something can violate
+        self.constrained = (
+            any(isinstance(d, ComponentDim) for d in plan.dims)
+            or bool(cfg.constraints.min_trades)
+            or cfg.constraints.max_drawdown is not None
+        )
         self.dists: dict[str, Any] = {}
         self.layout: list[tuple[int, list[str]]] = []  # (dimension position, optuna param names)
         for k, d in enumerate(plan.dims):
@@ -124,7 +130,8 @@ class BayesianSearch:
         if value is None:
             self.study.tell(trial, state=TrialState.FAIL)
             return
-        trial.set_constraint("violation", violation)
+        if self.constrained:
+            trial.set_constraint("violation", violation)
         self.study.tell(trial, value)
 
     def _accept(self, index: int, record: dict[str, Any]) -> None:
@@ -155,7 +162,7 @@ class BayesianSearch:
                     value=value,
                     params=self._params(index),
                     distributions=self.dists,
-                    constraints=None if value is None else {"violation": violation},
+                    constraints={"violation": violation} if self.constrained and value is not None else None,
                 )
             )
             self._accept(index, record)
