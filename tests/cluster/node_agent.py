@@ -591,6 +591,7 @@ class PodRunner(threading.Thread):
         self.containers = [Container(c, False) for c in spec.get("containers") or []]
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.phase = "Pending"
+        self.status_stale = False  # the last status did not reach the API server
         self.reason: str | None = None
         self.message: str | None = None
         self.secrets: dict[str, dict | None] = {}
@@ -649,8 +650,24 @@ class PodRunner(threading.Thread):
             status["message"] = self.message or ""
         try:
             self.agent.patch_status(self.pod, status)
-        except Exception as e:  # noqa: BLE001 - the next update repeats the whole status
+            self.status_stale = False
+        except Exception as e:  # noqa: BLE001 - posted again until it lands (see _post_final_status)
+            # an outage (no connection, 429, 5xx) passes; a status the API server refuses would not
+            code = getattr(e, "status", None)
+            self.status_stale = code is None or code == 429 or code >= 500
             log.warning("status of %s/%s: %s", self.ns, self.pod_name, e)
+
+    def _post_final_status(self) -> None:
+        """Post the terminal status until the API server has it, as a kubelet's status manager keeps
+        syncing: once the containers have exited nothing else would post it again, and a pod left
+        Running in the API keeps its Job (and whoever follows the Job) waiting forever."""
+        pause = 0.5
+        self.post_status()
+        while self.status_stale and not self.gone and not self.agent.stop_event.is_set():
+            self.wake.wait(pause)
+            self.wake.clear()
+            pause = min(pause * 2, 5.0)
+            self.post_status()
 
     # ------------------------------------------------------------------ env
     def _obj(self, kind: str, name: str) -> dict | None:
@@ -1076,7 +1093,7 @@ class PodRunner(threading.Thread):
                         "finishedAt": now(),
                     }
                 }
-        self.post_status()
+        self._post_final_status()
 
     def _stop_for(self) -> tuple[str, str] | None:
         """Why the pod must stop now, if it must."""
@@ -1169,7 +1186,7 @@ class PodRunner(threading.Thread):
                 ok = all(c.exit_code == 0 for c in self.containers)
                 self._finish("Succeeded" if ok else "Failed")
                 return
-            if changed:
+            if changed or self.status_stale:
                 if self.phase == "Running" and restart_at:
                     for c in self.containers:
                         if c.name in restart_at and "terminated" in c.state:
