@@ -674,6 +674,30 @@ class Cluster:
             self.stop()
             raise
 
+    @contextlib.contextmanager
+    def outage(self, name: str, timeout: float = 120.0):
+        """One component down for the ``with`` block, then started again with the same command line,
+        environment, certificates and data (etcd's, MinIO's): an outage, as a control-plane upgrade or a
+        crashed MinIO makes one.  Leaves the block once it serves again (kube-apiserver: /readyz; MinIO:
+        its health check).  Works on a cluster started here or attached to (load())."""
+        proc = self.procs[name]
+        argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="surrogateescape")
+        env = dict(kv.split("=", 1) for kv in environ.split("\0") if "=" in kv)
+        proc.stop()
+        try:
+            yield
+        finally:
+            self._spawn(name, [a.decode(errors="surrogateescape") for a in argv], env=env)
+            session = self.api()
+            ready = {
+                "kube-apiserver": lambda: session.get(f"{self.api_url}/readyz", timeout=5).status_code == 200,
+                "minio": lambda: (
+                    requests.get(f"{self.s3_endpoint}/minio/health/ready", timeout=2).status_code == 200
+                ),
+            }.get(name, lambda: True)
+            self._wait(f"{name} restarted", ready, timeout, (name,))
+
     def _node_ready(self, s: requests.Session) -> bool:
         r = s.get(f"{self.api_url}/api/v1/nodes/{self.node_name}", timeout=5)
         if r.status_code != 200:

@@ -1,6 +1,7 @@
 """Faults a real cluster hits, against the real control plane, node agent and MinIO (issue #10).
 
 * runner pods deleted or evicted mid-chunk lose no runs;
+* a kube-apiserver restart mid-sweep (a pod finishing while it is down) loses none either;
 * a user who may create Optimizations but not read Secrets cannot make the operator (or a pod) hand a
   Secret to a server or image of theirs;
 * every hostile spec ends with a clear condition (or a schema rejection), none silent;
@@ -191,6 +192,53 @@ def test_deleted_and_evicted_runner_pods_lose_no_runs(
     )
     job = jobs_of(kube_cluster, ns)[0]
     assert not job["status"].get("failedIndexes")  # neither disturbance counted against retries: 0
+
+
+def _pid_alive(pid: int | None) -> bool:
+    return pid is not None and Path(f"/proc/{pid}").exists()
+
+
+def test_an_apiserver_restart_mid_sweep_loses_nothing(
+    kube_cluster, kube_namespace, s3_bucket, s3_client, team_operator, tmp_path
+):
+    """The API server goes away while runner pods work and one finishes during the outage (its final
+    status cannot be posted then); once it is back, the sweep ends Succeeded with every run, as if
+    nothing had happened."""
+    ns, name, delay = kube_namespace, "apiserver-restart", 1.0
+    doc = slow_doc(ns, s3_bucket, kube_cluster, name, delay)
+    # 4 indexes, 2 pods at a time: the last two start only once the Job controller sees pods finish
+    doc["spec"]["parallelConfig"]["runsPerPod"] = 4
+    kubectl_apply(kube_cluster, doc)
+    agent = kube_cluster.node_agent
+
+    def running_runners() -> dict[str, int]:
+        pods = [
+            p["metadata"]["name"] for p in _pods(kube_cluster, ns) if p["status"].get("phase") == "Running"
+        ]
+        pids = {pod: agent.container_pid(ns, pod, "runner") for pod in pods}
+        return {pod: pid for pod, pid in pids.items() if _pid_alive(pid)}
+
+    working = wait_for(running_runners, timeout=180, what="runner pods at work")
+    with kube_cluster.cluster.outage("kube-apiserver"):
+        # down until one of those runners is done: its pod's final status has nowhere to go yet
+        wait_for(
+            lambda: any(not _pid_alive(pid) for pid in working.values()),
+            timeout=180,
+            what="a runner finishing while the API server is down",
+        )
+    res = wait_for_phase(
+        kube_cluster, "optimizations", ns, name, ("Succeeded", "Failed"), timeout=300, operator=team_operator
+    )
+    status = res["status"]
+    assert status["phase"] == "Succeeded", status
+    local = local_slow_run(delay, tmp_path)
+    assert status["counts"]["total"] == local["planned_runs"] == 16
+    assert status["counts"]["succeeded"] == local["successful_runs"]
+    assert status["counts"]["failed"] == local["failed_runs"] == 0
+    assert same_metrics(
+        by_configuration(stored_result(s3_client, s3_bucket, status)), by_configuration(local)
+    )
+    assert len(jobs_of(kube_cluster, ns)) == 1
 
 
 # ---------------------------------------------------------------------------------------- confused deputy
