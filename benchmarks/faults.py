@@ -48,18 +48,6 @@ from tests.operator.harness import (  # noqa: E402
 OPT = "config/resources/optimization-ma-crossover.yaml"
 
 
-def restart(c: test_cluster.Cluster, name: str, down: float) -> None:
-    """Kill a component and start it again with the same command line and environment."""
-    pid = c.procs[name].pid
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    env = dict(
-        kv.split("=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in kv
-    )
-    c.procs[name].stop()
-    time.sleep(down)
-    c._spawn(name, [a.decode() for a in argv], env=env)
-
-
 def metrics(s3, bucket: str, status: dict) -> dict:
     key = status["results"]["summary"][len(f"s3://{bucket}/") :]
     result = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -180,9 +168,8 @@ def main() -> None:
                     except TimeoutError:
                         status = get_resource(kc, "optimizations", cp.ns, name).get("status")
                         raise SystemExit(f"{name}: {status}\n{cp.operator.log()[-5000:]}") from None
-                    restart(c, component, down)
-                    ready = ("get", "--raw", "/readyz")  # the campaign's own kubectl needs it back
-                    wait_for(lambda: kc.kubectl(*ready, check=False).returncode == 0, timeout=120)
+                    with c.outage(component):
+                        time.sleep(down)  # the outage itself
 
                 return disturb
 
