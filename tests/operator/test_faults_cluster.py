@@ -241,6 +241,28 @@ def test_an_apiserver_restart_mid_sweep_loses_nothing(
     assert len(jobs_of(kube_cluster, ns)) == 1
 
 
+def test_an_operator_whose_watch_cannot_resume_exits_to_be_restarted(kube_cluster, operator):
+    """A watch kopf cannot resume (here: its CRD deleted, as a careless chart upgrade does) must not leave
+    the operator running blind (the zombie of nolar/kopf#1276): kopf 1.45 ends the operator, non-zero,
+    naming the watch, for its Deployment to restart it (a restarted operator lists everything again).
+    Pins that behaviour of the pinned kopf: an upgrade that changed it would fail here."""
+    crd = "crd/varianttests.s1mple.io"
+    operator.stop()
+    operator.extra_args = ["--verbose"]  # kopf says when its watches start
+    operator.start()
+    started = f"Starting the watch-stream for varianttests.v1alpha1.s1mple.io in '{operator.namespace}'"
+    wait_for(lambda: started in operator.log(), timeout=120, what="the watches")
+    try:
+        kube_cluster.kubectl("delete", crd, "--wait=true", timeout=180)
+        wait_for(lambda: operator.proc.poll() is not None, timeout=180, what="the operator to exit")
+    finally:
+        kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+        kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=120s", crd)
+    log = operator.log()
+    assert operator.proc.returncode != 0, log[-3000:]
+    assert f"Watcher for varianttests.v1alpha1.s1mple.io@{operator.namespace} has failed" in log, log[-3000:]
+
+
 # ---------------------------------------------------------------------------------------- confused deputy
 class AttackerS3(http.server.BaseHTTPRequestHandler):
     """A server posing as the attacker's S3 endpoint: records every request it receives."""
