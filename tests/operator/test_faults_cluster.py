@@ -218,14 +218,23 @@ def test_an_apiserver_restart_mid_sweep_loses_nothing(
         pids = {pod: agent.container_pid(ns, pod, "runner") for pod in pods}
         return {pod: pid for pod, pid in pids.items() if _pid_alive(pid)}
 
-    working = wait_for(running_runners, timeout=180, what="runner pods at work")
-    with kube_cluster.cluster.outage("kube-apiserver"):
-        # down until one of those runners is done: its pod's final status has nowhere to go yet
-        wait_for(
-            lambda: any(not _pid_alive(pid) for pid in working.values()),
-            timeout=180,
-            what="a runner finishing while the API server is down",
-        )
+    finished_in_outage = False
+    for _ in range(3):  # a runner may finish before the API server is down: then the next pods
+        working = wait_for(running_runners, timeout=180, what="runner pods at work")
+        still = [pid for pid in working.values() if _pid_alive(pid)]  # just before it goes down
+        with kube_cluster.cluster.outage("kube-apiserver"):
+            # (it stops listening at once: SIGTERM) down until one of those runners is done, so that
+            # its pod's final status has nowhere to go yet
+            if still:
+                wait_for(
+                    lambda still=still: any(not _pid_alive(pid) for pid in still),
+                    timeout=180,
+                    what="a runner finishing while the API server is down",
+                )
+                finished_in_outage = True
+        if finished_in_outage:
+            break
+    assert finished_in_outage
     res = wait_for_phase(
         kube_cluster, "optimizations", ns, name, ("Succeeded", "Failed"), timeout=300, operator=team_operator
     )
