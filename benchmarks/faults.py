@@ -48,6 +48,17 @@ from tests.operator.harness import (  # noqa: E402
 OPT = "config/resources/optimization-ma-crossover.yaml"
 
 
+def raised(log: str) -> list[str]:
+    """The exception line (and the log line before it) of each traceback in a log."""
+    lines, out = log.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            last = next((x for x in lines[i + 1 :] if x and not x.startswith(" ")), "?")
+            before = lines[i - 1][:160] if i else ""
+            out.append(f"{before} -> {last[:200]}")
+    return out
+
+
 def metrics(s3, bucket: str, status: dict) -> dict:
     key = status["results"]["summary"][len(f"s3://{bucket}/") :]
     result = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -208,7 +219,7 @@ def main() -> None:
             cp.sweep("disrupted", delete_and_evict, slow_ref, faults.slow_doc(cp.ns, cp.bucket, kc, "x", 1.0))
             schema, clear, silent = cp.hostile()
             minutes = (time.monotonic() - cp.t0) / 60
-            tracebacks = cp.operator.log().count("Traceback")
+            tracebacks = raised(cp.operator.log())
             cp.operator.stop()
         finally:
             if not reuse:
@@ -219,7 +230,9 @@ def main() -> None:
     print(f"sweeps disturbed: {len(disturbed)}, identical to the reference: {sum(s[1] for s in disturbed)}")
     duplicates = sum(max(0, s[3] - 1) for s in cp.sweeps)
     print(f"runs lost: {sum(s[2] for s in cp.sweeps)}; duplicate Jobs: {duplicates}")
-    print(f"operator crashes: {cp.crashes}; tracebacks in its log: {tracebacks} in {minutes:.1f} min")
+    print(f"operator crashes: {cp.crashes}; tracebacks in its log: {len(tracebacks)} in {minutes:.1f} min")
+    for line in tracebacks:
+        print(f"  {line}")
     print(
         f"hostile specs: {len(faults.HOSTILE)}: {schema} rejected by the schema, {clear} with a clear "
         f"condition, {silent} silent"
