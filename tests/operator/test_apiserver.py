@@ -10,6 +10,7 @@ import yaml
 
 from s1mple.executors.apiserver import ApiError, ApiServer
 from s1mple.executors.kubernetes import KubernetesExecutor
+from s1mple.kube.names import MANAGED_BY
 
 pytestmark = pytest.mark.cluster
 
@@ -54,7 +55,7 @@ def test_a_token_is_a_service_account_and_errors_carry_the_status(kube_cluster, 
     info = kopf.ConnectionInfo(
         server=cluster["server"], ca_data=cluster["certificate-authority-data"], token=token
     )
-    executor = KubernetesExecutor(ApiServer(login=lambda: info))
+    executor = KubernetesExecutor("=".join(MANAGED_BY), ApiServer(login=lambda: info))
     # authenticated as the ServiceAccount (403, not 401), which has no RBAC in this namespace
     with pytest.raises(ApiError) as err:
         executor.read_job(ns, "nope")

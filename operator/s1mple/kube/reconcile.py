@@ -8,10 +8,16 @@ Every tick reads what is (the resource, its Job, the results in storage) and mov
     Running        -> count results in storage, read the Job              (status counts)
     Job finished   -> aggregate results -> results.parquet + result JSON  (phase Succeeded / Failed)
 
-Nothing lives only in the operator's memory: the Job name is a function of the resource generation,
-manifests and results are content-addressed in storage, and counts are recomputed from storage each tick.
-So a killed operator, restarted at any moment, repeats at most one idempotent step and converges to the
-same status, with no duplicate Job and no result counted twice.
+Nothing lives only in the s1mple controller's memory: the Job name is a function of the resource
+generation, manifests and results are content-addressed in storage, and counts are recomputed from
+storage each tick.  So a killed controller, restarted at any moment, repeats at most one idempotent step
+and converges to the same status, with no duplicate Job and no result counted twice.  What it remembers
+between ticks only saves work; it lives in one :class:`~s1mple.kube.state.ReconcileState` passed in with
+the cluster and the way storage is opened (:class:`Context`), so the step is tested with a file store.
+
+Errors go where they belong: a ConfigError is the spec's fault (phase Invalid, naming the field), a
+StoreError or an API-server error waits on something outside the spec (a condition, retried with
+back-off), anything else is a bug (logged with its traceback, a ReconcileError condition, back-off).
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from s1mple.executors.apiserver import ApiError
 from s1mple.kube import jobs, names
 from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, forget, plan_resource
+from s1mple.kube.sources import OpenStore, open_resource_store
+from s1mple.kube.state import ReconcileState
 from s1mple.kube.status import (
     Condition,
     Phase,
@@ -78,10 +87,24 @@ class Cluster(Protocol):
     def pod_creation_failure(self, namespace: str, job_name: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a reconcile step works with besides the resource: the cluster, what the controller remembers
+    between ticks, and how a resource's storage is opened (a unit test passes a file store)."""
+
+    cluster: Cluster
+    state: ReconcileState = field(default_factory=ReconcileState)
+    open_store: OpenStore = open_resource_store
+
+    def plan(self, ref: ResourceRef, spec: dict[str, Any], *, replan: bool = True) -> PlannedResource:
+        return plan_resource(
+            ref, spec, self.cluster, self.state, replan=replan, open_store=self.open_store
+        )
+
+
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.INVALID)
 #: Seconds between progress patches of one resource (completion is still checked on every tick).
 PROGRESS_EVERY = 2.0
-_progress_patched: dict[tuple[str, int], float] = {}
 
 
 def in_flight(status: dict[str, Any], generation: int) -> bool:
@@ -91,9 +114,8 @@ def in_flight(status: dict[str, Any], generation: int) -> bool:
 
 
 #: Seconds to wait before trying again after the 1st, 2nd, ... failure in a row (storage, credentials,
-#: market data, pods that cannot be created, anything unforeseen).
+#: market data, pods that cannot be created, the API server, anything unforeseen).
 STORAGE_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-_storage_failures: dict[tuple[str, int], tuple[int, float]] = {}  # (uid, generation) -> (failures, retry at)
 #: Condition reasons that wait on something outside the spec: the first tick that gets past them clears
 #: them (with a Recovered Event).
 TRANSIENT = (
@@ -101,31 +123,41 @@ TRANSIENT = (
     "CredentialsNotUsable",
     "MarketDataMissing",
     "PodsNotCreated",
-    "OperatorError",
+    "ApiServerUnavailable",
+    "ReconcileError",
 )
 #: HTTP codes of an API server that refuses the Job itself: the spec's fault, not worth retrying.
 JOB_REJECTED = (400, 422)
 
 
-def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], cluster: Cluster) -> Outcome:
+def reconcile(ref: ResourceRef, spec: dict[str, Any], status: dict[str, Any], ctx: Context) -> Outcome:
     """One step for one resource (called by the kopf timer)."""
     current = ResearchStatus.model_validate(status or {})
     if current.phase in TERMINAL and current.observed_generation == ref.generation:
         return Outcome()
     key = (ref.uid, ref.generation)
-    if key in _storage_failures and time.monotonic() < _storage_failures[key][1]:
-        return Outcome()  # storage failed a moment ago: back off instead of planning again every tick
+    with ctx.state.lock:
+        failed = ctx.state.failures.get(key)
+    if failed is not None and time.monotonic() < failed[1]:
+        return Outcome()  # failed a moment ago: back off instead of planning again every tick
     try:
         if current.observed_generation != ref.generation or current.phase is None:
-            outcome = _start_generation(ref, spec, current, cluster)
+            outcome = _start_generation(ref, spec, current, ctx)
         else:
-            outcome = _follow(ref, spec, current, cluster)
-    except Exception as exc:  # unforeseen (API server down, a bug): in status, with back-off, never a loop
-        first = key not in _storage_failures
-        log.warning("%s %s/%s: %s", ref.kind, ref.namespace, ref.name, exc, exc_info=first)
-        outcome = _retry_later(ref, current, "OperatorError", f"{type(exc).__name__}: {exc}; retrying")
+            outcome = _follow(ref, spec, current, ctx)
+    except ConfigError as exc:  # the spec's fault, found late (e.g. its ConfigMap changed): say which field
+        outcome = _invalid(ref, current, str(exc))
+    except StoreError as exc:
+        outcome = _retry_later(ref, current, ctx.state, _reason(exc), str(exc))
+    except ApiError as exc:  # down, restarting, or refusing us: not the spec's fault
+        outcome = _retry_later(ref, current, ctx.state, "ApiServerUnavailable", f"{exc}; retrying")
+    except Exception as exc:  # a bug: its traceback in the log, a condition with back-off, never a loop
+        log.error("%s %s/%s: %s", ref.kind, ref.namespace, ref.name, exc, exc_info=failed is None)
+        message = f"{type(exc).__name__}: {exc}; retrying"
+        outcome = _retry_later(ref, current, ctx.state, "ReconcileError", message)
     if not outcome.storage_trouble:
-        _storage_failures.pop(key, None)
+        with ctx.state.lock:
+            ctx.state.failures.pop(key, None)
         _recovered(ref, current, outcome)
     return outcome
 
@@ -144,18 +176,13 @@ def _recovered(ref: ResourceRef, current: ResearchStatus, outcome: Outcome) -> N
 
 
 def _start_generation(
-    ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, cluster: Cluster
+    ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, ctx: Context
 ) -> Outcome:
-    try:
-        planned = plan_resource(ref, spec, cluster)
-    except ConfigError as exc:
-        return _invalid(ref, current, str(exc))
-    except StoreError as exc:
-        return _retry_later(ref, current, _reason(exc), str(exc))
-
+    """Validate and plan a new generation, retire the Jobs of earlier ones, create this one's Job."""
+    planned = ctx.plan(ref, spec)
     job_name = names.job_name(ref.kind, ref.name, ref.uid, ref.generation)
     events = []
-    retired = cluster.retire_jobs(ref.namespace, ref.uid, keep=job_name)
+    retired = ctx.cluster.retire_jobs(ref.namespace, ref.uid, keep=job_name)
     if retired:
         events.append(Event("Normal", "Superseded", f"generation {ref.generation} replaces Job(s) {retired}"))
     if not planned.todo:  # every run already has a result (e.g. a narrowed range): nothing to schedule
@@ -174,9 +201,9 @@ def _start_generation(
         return outcome
     plan = planned.job_plan(job_name)
     try:
-        created = cluster.ensure_job(jobs.indexed_job(plan))
-    except Exception as exc:
-        if getattr(exc, "status", None) not in JOB_REJECTED:
+        created = ctx.cluster.ensure_job(jobs.indexed_job(plan))
+    except ApiError as exc:
+        if exc.status not in JOB_REJECTED:
             raise
         return _invalid(ref, current, f"the API server rejected the Job: {exc}")
     events.append(
@@ -211,15 +238,14 @@ def _start_generation(
     return Outcome(status_patch(new), events)
 
 
-def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, cluster: Cluster) -> Outcome:
+def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, ctx: Context) -> Outcome:
+    """A started generation: re-create a missing Job, follow admission, count progress, finish."""
+    cluster, state = ctx.cluster, ctx.state
     job = cluster.read_job(ref.namespace, current.job_name)
     if job is not None and job.suspended and current.phase == Phase.QUEUED:
         return Outcome()  # nothing runs while the Job waits for admission: no need to read storage
-    try:
-        planned = plan_resource(ref, spec, cluster, replan=False)
-        progress = planned.progress()
-    except (ConfigError, StoreError) as exc:
-        return _retry_later(ref, current, _reason(exc), str(exc))
+    planned = ctx.plan(ref, spec, replan=False)
+    progress = planned.progress()
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
@@ -233,14 +259,14 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
     if not job.finished and not running and progress.done < planned.total:
         failure = cluster.pod_creation_failure(ref.namespace, current.job_name)
         if failure:  # e.g. a runner.serviceAccountName that does not exist: say so within seconds
-            return _retry_later(
-                ref, current, "PodsNotCreated", f"Job {current.job_name} cannot create pods: {failure}"
-            )
+            message = f"Job {current.job_name} cannot create pods: {failure}"
+            return _retry_later(ref, current, state, "PodsNotCreated", message)
     if not job.finished and progress.done < planned.total:
         key, clock = (ref.uid, ref.generation), time.monotonic()
-        if clock - _progress_patched.get(key, -PROGRESS_EVERY) < PROGRESS_EVERY:
-            return Outcome()
-        _progress_patched[key] = clock
+        with state.lock:
+            if clock - state.progress_patched.get(key, -PROGRESS_EVERY) < PROGRESS_EVERY:
+                return Outcome()
+            state.progress_patched[key] = clock
         updated = current.model_copy(
             update={
                 "progress": f"{progress.done}/{planned.total}",
@@ -255,13 +281,9 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, clu
 
 def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any) -> Outcome:
     started = time.monotonic()
-    try:
-        result: Aggregate = aggregate(planned)
-    except StoreError as exc:
-        return _retry_later(ref, current, _reason(exc), str(exc))
+    result: Aggregate = aggregate(planned)  # a StoreError: retried by reconcile()
     took = time.monotonic() - started
     forget(planned)
-    _progress_patched.pop((ref.uid, ref.generation), None)
     missing = planned.total - result.succeeded - result.failed
     if missing == 0 and result.succeeded == 0 and planned.total > 0:
         phase, reason = Phase.FAILED, "NoSuccessfulRuns"
@@ -329,13 +351,16 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "reason", "StorageUnavailable")
 
 
-def _retry_later(ref: ResourceRef, current: ResearchStatus, reason: str, message: str) -> Outcome:
+def _retry_later(
+    ref: ResourceRef, current: ResearchStatus, state: ReconcileState, reason: str, message: str
+) -> Outcome:
     """Trouble that is not the spec's fault (storage, credentials not opted in, market data not uploaded,
-    pods the Job cannot create, the API server): keep state, say why, try again after a back-off."""
+    pods the Job cannot create, the API server, a bug): keep status, say why, try again after a back-off."""
     key = (ref.uid, ref.generation)
-    failures = _storage_failures.get(key, (0, 0.0))[0] + 1
-    delay = STORAGE_BACKOFF[min(failures, len(STORAGE_BACKOFF)) - 1]
-    _storage_failures[key] = (failures, time.monotonic() + delay)
+    with state.lock:
+        failures = state.failures.get(key, (0, 0.0))[0] + 1
+        delay = STORAGE_BACKOFF[min(failures, len(STORAGE_BACKOFF)) - 1]
+        state.failures[key] = (failures, time.monotonic() + delay)
     conditions = _conditions(current.phase, reason, message, ref, current)
     if current.conditions and (current.conditions[0].reason, current.conditions[0].message) == (
         reason,

@@ -20,183 +20,32 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from s1mple.kube import credentials, jobs
-from s1mple.kube.names import resource_prefix
-from s1mple.kube.resources import KINDS, OptimizationSpec, VariantTestSpec
-from s1mple.kube.spec import OperationSource
+from s1mple.kube.resources import OptimizationSpec, VariantTestSpec
+from s1mple.kube.sources import (
+    OpenStore,
+    ResourceRef,
+    base_operation,
+    make_plan,
+    open_resource_store,
+    parse_spec,
+)
+from s1mple.kube.state import ReconcileState
 from s1mple.kube.status import TOP_RESULTS, RunSummary, ValidationSummary, bounded, validation_summary
 from s1mple.meta import aggregation, windows
-from s1mple.meta.planner import BasePlan, OptimizationPlan, VariantPlan, with_market_data
+from s1mple.meta.planner import BasePlan
 from s1mple.meta.service import FRAME_KEY, RESULT_KEY, Sweep
 from s1mple_engine import chunks
 from s1mple_engine.chunks import Layout
-from s1mple_engine.config import (
-    ConfigError,
-    Operation,
-    load_operation,
-    parse_model,
-    resolve_operation,
-)
+from s1mple_engine.config import Operation
 from s1mple_engine.runs import RESULTS_PREFIX, PartLine, gc_paused, read_part_lines
 from s1mple_engine.store import S3Store, Store, StoreError
 
-
-@dataclass(frozen=True)
-class ResourceRef:
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-
-
-def config_root() -> Path:
-    """Where paths inside the image resolve (the operator and runner images ship config/ under it)."""
-    return Path(os.environ.get("S1MPLE_CONFIG_ROOT", os.getcwd()))
-
-
-def confined(value: str, field: str, root: Path) -> Path:
-    """A path a resource names, inside the image's config root: absolute paths and '..' are refused
-    before the file system is asked anything, so nothing about files outside reaches status."""
-    if value.startswith("file://"):
-        value = value[len("file://") :]
-    parts = Path(value).parts
-    if not value.strip() or Path(value).is_absolute() or ".." in parts:
-        raise ConfigError(
-            f"{field}: {value!r} must be a relative path inside the runner image's config root "
-            "(no leading '/', no '..'), e.g. config/operations/ma_crossover.yaml"
-        )
-    path = root / value
-    if not path.is_file():
-        raise ConfigError(
-            f"{field}: {value!r} is not a file in the image (paths are relative to its config root)"
-        )
-    return path
-
-
-def confine_operation(op: Operation, field: str, root: Path) -> None:
-    """Blueprint links and the market-data path of a resource-supplied operation stay inside ``root``."""
-    for i, link in enumerate(op.strategy_links):
-        if isinstance(link.blueprint, str):
-            confined(link.blueprint, f"{field}.strategyLinks.{i}.blueprint", root)
-    data = op.market_data.path
-    if not data.startswith(("sample:", "s3://")):
-        confined(data, f"{field}.marketData.path", root)
-
-
-def parse_spec(ref: ResourceRef, spec: dict[str, Any]) -> OptimizationSpec | VariantTestSpec:
-    """The spec as the shared model; ``name`` defaults to the resource's name."""
-    model = KINDS[ref.kind]["spec"]
-    data = {"name": ref.name, **spec}
-    source = f"{ref.kind} {ref.namespace}/{ref.name} spec"
-    parsed = parse_model(data, model, source=source)
-    search = getattr(parsed, "search", None)
-    if search is not None and search.strategy.value == "bayesian":
-        raise ConfigError(
-            "search.strategy: bayesian asks for each batch after the previous one finished, which runs "
-            "locally (s1mple optimize); on the cluster use grid or random",
-            source,
-        )
-    return parsed
-
-
-def base_operation(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Operation:
-    """The base operation from its source, with spec.marketData swapped in (like ``--data`` locally)."""
-    root = config_root()
-    source = spec.operation or OperationSource(path=spec.base_operation)
-    where = f"{ref.kind} {ref.namespace}/{ref.name} spec.operation"
-    if source.inline is not None:
-        confine_operation(source.inline, "operation.inline", root)
-        op = resolve_operation(source.inline, base_dir=root)
-    elif source.config_map_ref is not None:
-        cm = source.config_map_ref
-        try:
-            text = cluster.read_config_map_key(ref.namespace, cm.name, cm.key)
-        except Exception as exc:
-            raise ConfigError(
-                f"configMapRef: cannot read ConfigMap {cm.name!r} key {cm.key!r}: {exc}", where
-            ) from None
-        # what the ConfigMap holds is never echoed (the resource's author may not be able to read it):
-        # positions and counts only
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise ConfigError(f"configMapRef {cm.name}/{cm.key}: invalid YAML{at}", where) from None
-        try:
-            parsed = parse_model(data, Operation, root="operation", source=where)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"configMapRef {cm.name}/{cm.key}: not a valid operation ({len(exc.problems)} problem(s)); "
-                "check it where you can read it with `s1mple plan`",
-                where,
-            ) from None
-        confine_operation(parsed, f"configMapRef {cm.name}/{cm.key}: operation", root)
-        op = resolve_operation(parsed, base_dir=root)
-    else:
-        field = "baseOperation" if spec.operation is None else "operation.path"
-        op = load_operation(confined(str(source.path), field, root))
-    if spec.market_data and not spec.market_data.startswith(("sample:", "s3://")):
-        confined(spec.market_data, "marketData", root)
-    return with_market_data(op, spec.market_data, "spec.marketData", base_dir=root)
-
-
-def open_resource_store(ref: ResourceRef, spec: OptimizationSpec | VariantTestSpec, cluster: Any) -> Store:
-    """The resource's folder in its storage, with the credentials of the Secret it names."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    storage = spec.storage
-    bucket, _, prefix = storage.uri[len("s3://") :].partition("/")
-    own_endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    endpoint = storage.endpoint or own_endpoint
-    # without a Secret, the operator's own credentials go only to its own endpoint: elsewhere, unsigned
-    foreign = storage.endpoint is not None and not (
-        own_endpoint and credentials.same_endpoint(storage.endpoint, own_endpoint)
-    )
-    kwargs: dict[str, Any] = {
-        "endpoint_url": endpoint,
-        "region_name": storage.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "config": Config(
-            connect_timeout=5,
-            read_timeout=30,
-            retries={"max_attempts": 3},
-            signature_version=UNSIGNED if foreign and storage.credentials_secret_ref is None else None,
-        ),
-    }
-    ref_ = storage.credentials_secret_ref
-    if ref_ is not None:
-        try:
-            secret = cluster.read_secret(ref.namespace, ref_.name)
-        except Exception as exc:
-            raise StoreError(
-                f"storage.credentialsSecretRef: cannot read Secret {ref_.name!r}: {exc}"
-            ) from None
-        # opted in, and bound to this endpoint: checked before any request is signed with it
-        key_id, secret_key = credentials.usable_credentials(secret, ref_.name, storage.endpoint)
-        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = key_id, secret_key
-        kwargs["endpoint_url"] = storage.endpoint
-    client = boto3.client("s3", **kwargs)
-    full_prefix = "/".join(
-        p for p in (prefix.strip("/"), resource_prefix(ref.namespace, ref.kind, ref.name)) if p
-    )
-    return S3Store(bucket, full_prefix, endpoint_url=kwargs["endpoint_url"], client=client)
-
-
-def make_plan(spec: OptimizationSpec | VariantTestSpec, op: Operation) -> BasePlan:
-    if isinstance(spec, OptimizationSpec):
-        return OptimizationPlan(spec, op, source=None, max_combinations=spec.max_combinations)
-    return VariantPlan(spec, op, source=None)
+__all__ = ["ResourceRef", "PlannedResource", "plan_resource", "aggregate", "delete_artefacts"]
 
 
 @dataclass
@@ -204,11 +53,6 @@ class Progress:
     done: int
     succeeded: int
     failed: int
-
-
-#: Result parts per store URI as (run_id, status, JSON line) (see PlannedResource.stored_records); dropped
-#: when a generation ends.
-_PART_CACHE: dict[str, dict[str, list[PartLine]]] = {}
 
 
 @dataclass
@@ -222,6 +66,8 @@ class PlannedResource:
     layout: Layout | None = None
     #: runs without a result when planned
     todo: int = 0
+    #: where parts already read and the progress tally are kept between ticks
+    state: ReconcileState = field(default_factory=ReconcileState, repr=False)
 
     @property
     def plan_id(self) -> str:
@@ -272,7 +118,7 @@ class PlannedResource:
         process: progress ticks and the final aggregation share one read.  Records stay JSON text
         (~1 KB a run instead of ~2.4 KB parsed) until the aggregator reads them, one at a time."""
         self._read_new_parts()
-        cache = _PART_CACHE[self.store.uri]
+        cache = self._parts()
         latest: dict[str, tuple[str | None, str]] = {}
         for key in sorted(cache):
             for rid, status, line in cache[key]:
@@ -281,8 +127,11 @@ class PlannedResource:
                     latest[rid] = (status, line)
         return StoredRecords({rid: line for rid, (_, line) in latest.items()})
 
+    def _parts(self) -> dict[str, list[PartLine]]:
+        return self.state.touch_store(self.ref.uid, self.store.uri)
+
     def _read_new_parts(self) -> list[PartLine]:
-        cache = _PART_CACHE.setdefault(self.store.uri, {})
+        cache = self._parts()
         new: list[PartLine] = []
         for key in self.store.list_keys(RESULTS_PREFIX):
             if key.endswith(".jsonl") and key not in cache:
@@ -294,15 +143,16 @@ class PlannedResource:
         """Done/succeeded/failed of this plan's runs, tallied from the records of new parts only (a tick
         at 100,000 runs costs what arrived since the last one).  A run's counting record follows the
         aggregator's rule (:func:`aggregation.supersedes`), so progress and the final counts agree."""
-        key = (self.store.uri, self.plan_id)
-        tally = _TALLIES.get(key)
-        if tally is None:  # first tick of this plan here: every part read so far counts once
-            for other in [k for k in list(_TALLIES) if k[0] == self.store.uri]:  # other threads add keys
-                del _TALLIES[other]  # an earlier generation's
-            tally = _TALLIES[key] = Tally(set(self.run_ids))
-            for part in _PART_CACHE.get(self.store.uri, {}).values():
-                for rid, status, _ in part:
-                    tally.add(rid, status)
+        key, tallies = (self.store.uri, self.plan_id), self.state.tallies
+        with self.state.lock:
+            tally = tallies.get(key)
+            if tally is None:  # first tick of this plan here: every part read so far counts once
+                for other in [k for k in tallies if k[0] == self.store.uri]:
+                    del tallies[other]  # an earlier generation's
+                tally = tallies[key] = Tally(set(self.run_ids))
+                for part in self._parts().values():
+                    for rid, status, _ in part:
+                        tally.add(rid, status)
         for rid, status, _ in self._read_new_parts():
             tally.add(rid, status)
         return Progress(done=len(tally.status), succeeded=tally.ok, failed=len(tally.status) - tally.ok)
@@ -345,37 +195,44 @@ class Tally:
         self.status[run_id] = status
 
 
-#: Progress tallies per (store URI, plan id); dropped when a generation ends.
-_TALLIES: dict[tuple[str, str], Tally] = {}
-
-
 def plan_resource(
-    ref: ResourceRef, spec: dict[str, Any], cluster: Any, *, replan: bool = True
+    ref: ResourceRef,
+    spec: dict[str, Any],
+    cluster: Any,
+    state: ReconcileState,
+    *,
+    replan: bool = True,
+    open_store: OpenStore = open_resource_store,
 ) -> PlannedResource:
     """Validate, plan and store the plan (``replan``) or, for a generation already started, rebuild the
-    same plan cheaply.
+    same plan cheaply (once: then it is remembered in ``state``).
 
     Raises ConfigError for anything wrong with the spec (it names the field) and StoreError for storage
     trouble (not the spec's fault: the caller retries).
     """
-    if not replan and (ref.uid, ref.generation) in _FOLLOWED:
-        return _FOLLOWED[(ref.uid, ref.generation)]  # a generation's spec cannot change: plan once
+    key = (ref.uid, ref.generation)
+    if not replan:
+        with state.lock:
+            followed = state.followed.get(key)
+        if followed is not None:
+            return followed  # a generation's spec cannot change: plan once
     model = parse_spec(ref, spec)
     credentials.check_runner_image(model)
     op = base_operation(ref, model, cluster)
     plan = make_plan(model, op)
-    store = open_resource_store(ref, model, cluster)
+    store = open_store(ref, model, cluster)
+    planned = PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[], state=state)
     if not replan:
-        followed = PlannedResource(
-            ref=ref, spec=model, plan=plan, store=store, run_ids=_stored_run_ids(store, plan)
-        )
-        _FOLLOWED[(ref.uid, ref.generation)] = followed
-        return followed
+        planned.run_ids = _stored_run_ids(planned)
+        with state.lock:
+            state.followed[key] = planned
+        return planned
     sweep = Sweep(plan, store=store, progress=False, warm=False, validator=True)
     sweep.prepare()  # probes the store, validates every distinct worker configuration
     check_market_data(op, store)  # before any Job: a missing object is named now, not by failing pods
-    planned = store_plan(PlannedResource(ref=ref, spec=model, plan=plan, store=store, run_ids=[]))
-    _RUN_IDS[(store.uri, plan.plan_id)] = planned.run_ids
+    store_plan(planned)
+    with state.lock:
+        state.run_ids[(store.uri, plan.plan_id)] = planned.run_ids
     return planned
 
 
@@ -452,25 +309,22 @@ def store_plan(planned: PlannedResource) -> PlannedResource:
     return planned
 
 
-#: The plan a running generation follows, by (uid, generation); rebuilt from storage after a restart.
-_FOLLOWED: dict[tuple[str, int], PlannedResource] = {}
-#: run_ids per (store, plan): read once from ``run_ids.json`` (e.g. after a restart), then from memory.
-_RUN_IDS: dict[tuple[str, str], list[str]] = {}
-
-
 def forget(planned: PlannedResource) -> None:
-    """Drop what the operator cached for a generation that has finished."""
-    _FOLLOWED.pop((planned.ref.uid, planned.ref.generation), None)
-    _RUN_IDS.pop((planned.store.uri, planned.plan_id), None)
-    _PART_CACHE.pop(planned.store.uri, None)
-    _TALLIES.pop((planned.store.uri, planned.plan_id), None)
+    """Drop what was kept for a generation that has finished."""
+    ref = planned.ref
+    planned.state.forget_generation(ref.uid, ref.generation, planned.store.uri, planned.plan_id)
 
 
-def _stored_run_ids(store: Store, plan: BasePlan) -> list[str]:
-    key = (store.uri, plan.plan_id)
-    if key not in _RUN_IDS:
-        _RUN_IDS[key] = list(store.get_json(f"{chunks.plan_dir(plan.plan_id)}/run_ids.json"))
-    return _RUN_IDS[key]
+def _stored_run_ids(planned: PlannedResource) -> list[str]:
+    """The plan's run ids: read once from ``run_ids.json`` (e.g. after a restart), then from memory."""
+    key, state = (planned.store.uri, planned.plan_id), planned.state
+    with state.lock:
+        known = state.run_ids.get(key)
+    if known is None:
+        known = list(planned.store.get_json(f"{chunks.plan_dir(planned.plan_id)}/run_ids.json"))
+        with state.lock:
+            state.run_ids[key] = known
+    return known
 
 
 @dataclass
@@ -542,9 +396,11 @@ def _summary(entry: dict[str, Any]) -> RunSummary:
     )
 
 
-def delete_artefacts(ref: ResourceRef, spec: dict[str, Any], cluster: Any) -> None:
+def delete_artefacts(
+    ref: ResourceRef, spec: dict[str, Any], cluster: Any, open_store: OpenStore = open_resource_store
+) -> None:
     """Remove everything under the resource's storage folder (only when spec.storage.cleanup is set)."""
     model = parse_spec(ref, spec)
-    store = open_resource_store(ref, model, cluster)
+    store = open_store(ref, model, cluster)
     for key in store.list_keys(""):
         store.delete(key)
