@@ -125,13 +125,13 @@ def write_inputs(tmp: Path) -> Path:
 
 def run_s1mple(spec: Path, out: Path, workers: int) -> tuple[float, dict]:
     """End to end in this process: plan, validate, load data, run, aggregate, write."""
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.planner import plan_file
-    from s1mple.meta.service import Sweep
 
     t0 = time.perf_counter()
     plan = plan_file(spec)
     assert plan.total == 640, f"the grid must have 640 combinations, got {plan.total}"
-    outcome = Sweep(plan, out=str(out), max_workers=workers, progress=False).run()
+    outcome = LocalSweep(plan, out=str(out), max_workers=workers, progress=False).run()
     elapsed = time.perf_counter() - t0
     assert outcome.result["successful_runs"] == 640, outcome.result["failed_runs"]
     return elapsed, outcome.result

@@ -36,11 +36,11 @@ from benchmarks.meta import write_inputs  # noqa: E402
 
 
 def sweep(spec: Path, out: Path, workers: int) -> dict:
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.planner import plan_file
-    from s1mple.meta.service import Sweep
 
     plan = plan_file(spec)
-    return Sweep(plan, out=str(out), max_workers=workers, progress=False).run().result
+    return LocalSweep(plan, out=str(out), max_workers=workers, progress=False).run().result
 
 
 def build_times(folder: Path, repeat: int) -> tuple[float, float, int]:

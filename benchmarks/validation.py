@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.operator import space  # noqa: E402
+from s1mple.executors.sweep import LocalSweep  # noqa: E402
 from s1mple.meta import overfitting  # noqa: E402
 from s1mple.meta.planner import plan_file  # noqa: E402
-from s1mple.meta.service import Sweep  # noqa: E402
 
 
 def write_spec(tmp: Path, runs: int, cscv: bool) -> Path:
@@ -59,7 +59,7 @@ def write_spec(tmp: Path, runs: int, cscv: bool) -> Path:
 
 def sweep(spec: Path, out: Path, workers: int) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    outcome = Sweep(plan_file(spec), out=str(out), max_workers=workers, progress=False).run()
+    outcome = LocalSweep(plan_file(spec), out=str(out), max_workers=workers, progress=False).run()
     return time.perf_counter() - t0, outcome.result
 
 

@@ -31,12 +31,12 @@ WALK_FORWARD = """\
 
 
 def sweep(spec: Path, out: Path, workers: int) -> tuple[float, dict]:
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.planner import plan_file
-    from s1mple.meta.service import Sweep
 
     t0 = time.perf_counter()
     plan = plan_file(spec)
-    outcome = Sweep(plan, out=str(out), max_workers=workers, progress=False).run()
+    outcome = LocalSweep(plan, out=str(out), max_workers=workers, progress=False).run()
     elapsed = time.perf_counter() - t0
     # every windowed run counts (640 configurations x the windows); none may fail
     assert outcome.result["failed_runs"] == 0 and outcome.result["successful_runs"] >= 640, outcome.result

@@ -76,7 +76,7 @@ def test_example_loads_and_plans(path, monkeypatch):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_small_examples_run(path, tmp_path, monkeypatch):
     """Every example of at most 20 runs runs end to end on the real engine, without a failed run."""
-    from s1mple.meta.service import Sweep
+    from s1mple.executors.sweep import LocalSweep
 
     monkeypatch.chdir(ROOT)
     base, missing = _needs(path)
@@ -85,6 +85,6 @@ def test_small_examples_run(path, tmp_path, monkeypatch):
     plan = plan_file(path)
     if plan.planned_runs > 20:
         pytest.skip(f"{plan.planned_runs} runs: covered by planning/validation above")
-    outcome = Sweep(plan, out=str(tmp_path / "out"), max_workers=2, progress=False).run()
+    outcome = LocalSweep(plan, out=str(tmp_path / "out"), max_workers=2, progress=False).run()
     failures = [r.get("error") for r in outcome.result["results"] if r.get("status") != "ok"]
     assert failures == []

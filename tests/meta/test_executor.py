@@ -50,7 +50,7 @@ def test_max_workers_honoured_and_work_chunked():
     with ParallelRunService(max_workers=3, run_fn=behaving_ok) as svc:
         svc.run(_payloads(300), records.append)
         pids = {r["pid"] for r in records}
-        assert len(pids) <= 3 and len(svc.workers) == 3
+        assert len(pids) <= 3 and len(svc.processes) == 3
         # the pool is reusable for another batch (bayesian search asks batch after batch)
         more = []
         svc.run(_payloads(5), more.append)
@@ -77,7 +77,7 @@ def test_progress_lines_when_not_a_tty():
         p.update({"status": "ok", "exit": e})
     p.finish()
     lines = stream.getvalue().splitlines()
-    assert lines[-1].startswith("runs: 4/4 (100%) failed 0 ETA 0:00")
+    assert lines[-1].startswith("runs: 4/4 (100%) ETA 00:00 failed 0")
     assert "exit atr=3 rr=1" in lines[-1]
     assert "\r" not in stream.getvalue()
 
@@ -88,7 +88,9 @@ def test_progress_redraws_on_a_tty():
     p.update({"status": "failed"})
     p.finish()
     out = stream.getvalue()
-    assert out.startswith("\r[") and "2/2" in out and "failed 1" in out and "resumed: 1 already done" in out
+    # tqdm's bar, redrawn in place, with the counts after it
+    assert out.startswith("\r") and "2/2" in out and "failed 1" in out and "resumed: 1 already done" in out
+    assert "|" in out.splitlines()[-1] and out.endswith("\n")
 
 
 CTRL_C_SCRIPT = textwrap.dedent(

@@ -8,8 +8,8 @@ import os
 import pandas as pd
 import pytest
 
+from s1mple.executors.sweep import LocalSweep
 from s1mple.meta.planner import plan_file
-from s1mple.meta.service import Sweep
 from s1mple_engine.runs import read_records
 from s1mple_engine.store import FileStore, StoreError
 
@@ -27,7 +27,8 @@ def logging_fake(payload):
 
 def sweep(plan, out, **kw):
     kw.setdefault("run_fn", logging_fake)
-    return Sweep(plan, out=str(out), validator=False, warm=False, progress=False, max_workers=2, **kw).run()
+    sweep = LocalSweep(plan, out=str(out), validator=False, warm=False, progress=False, max_workers=2, **kw)
+    return sweep.run()
 
 
 @pytest.fixture
@@ -210,7 +211,7 @@ def test_unreachable_store_fails_before_running(base_dir, exec_log, monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     plan = plan_file(write_spec(base_dir, MA_GRID))
     with pytest.raises(StoreError, match="127.0.0.1:9"):
-        Sweep(
+        LocalSweep(
             plan,
             out="s3://results/x",
             endpoint_url="http://127.0.0.1:9",
@@ -233,7 +234,7 @@ def test_results_kept_locally_when_the_store_fails_mid_sweep(base_dir, exec_log,
             super().put_bytes(key, data)
 
     fallback = FileStore(base_dir / "local")
-    s = Sweep(
+    s = LocalSweep(
         plan, out=str(base_dir / "remote"), run_fn=logging_fake, validator=False, warm=False, progress=False
     )
     s.store = Flaky(base_dir / "remote")
@@ -290,7 +291,7 @@ def test_results_of_slow_runs_are_written_before_the_next_run_finishes(base_dir,
         ),
     )
     plan = plan_file(spec)
-    o = Sweep(
+    o = LocalSweep(
         plan,
         out=str(out),
         run_fn=slow,

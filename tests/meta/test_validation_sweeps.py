@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from s1mple.executors.sweep import LocalSweep
 from s1mple.meta.planner import plan_file
-from s1mple.meta.service import Sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def sweep_validation(tmp_path: Path, momentum: float, seed: int) -> dict:
         "        slow: {values: [5, 8, 12, 20, 30, 50, 80]}\n"
     )
     out = tmp_path / f"out-{momentum}-{seed}"
-    outcome = Sweep(plan_file(spec), out=str(out), progress=False, max_workers=2).run()
+    outcome = LocalSweep(plan_file(spec), out=str(out), progress=False, max_workers=2).run()
     assert outcome.result["feasible_runs"] == 21
     return outcome.result["validation"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from s1mple.executors.sweep import LocalSweep
 from s1mple.meta.models import Holdout, ValidationSpec, WalkForward
 from s1mple.meta.planner import plan_file
-from s1mple.meta.service import Sweep
 from s1mple.meta.windows import holdout_split, plan_windows, walk_forward_windows
 from s1mple_engine.config import ConfigError
 from s1mple_engine.runspec import RunSpec
@@ -139,7 +139,7 @@ def windowed_fake(payload):
 
 
 def validated_sweep(plan, out):
-    return Sweep(
+    return LocalSweep(
         plan, out=str(out), validator=False, warm=False, progress=False, max_workers=2, run_fn=windowed_fake
     ).run()
 

@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_research(args: argparse.Namespace, expect: str) -> int:
     """Shared by `optimize` and `variant-test`: plan, run, print; errors become exit codes."""
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.models import OptimizationConfig, VariantConfig, load_meta
     from s1mple.meta.planner import plan_optimization, plan_variant_test
-    from s1mple.meta.service import Sweep
     from s1mple_engine.config import ConfigError
     from s1mple_engine.store import StoreError
 
@@ -91,7 +91,7 @@ def run_research(args: argparse.Namespace, expect: str) -> int:
             )
         else:
             plan = plan_variant_test(config, source=args.file, data=args.data)
-        sweep = Sweep(
+        sweep = LocalSweep(
             plan,
             out=args.out,
             endpoint_url=args.endpoint_url,
@@ -241,7 +241,9 @@ def validation_lines(v: dict[str, Any] | None) -> list[str]:
 def _run_line(outcome: Any) -> str:
     s = outcome.summary
     parts = [
-        f"ran {s.completed} runs in {s.elapsed:.2f}s on {s.workers} workers" if s.completed else "ran 0 runs",
+        f"ran {s.completed} runs in {s.elapsed:.2f}s on {s.workers} pool processes"
+        if s.completed
+        else "ran 0 runs",
         f"whole sweep {outcome.elapsed:.2f}s",  # a search's asks, validation and aggregation included
     ]
     if outcome.skipped:

@@ -1,17 +1,20 @@
-"""ParallelRunService: run many run specs on this machine, in a pool of forked worker processes.
+"""ParallelRunService: run many run specs on this machine, in a pool of forked processes.
 
-* One worker process per core by default (``max_workers`` honoured).  Workers are FORKED (Linux) after the
+"Pool processes" here, never "workers": in s1mple a worker is a strategy plugin (an opportunity worker,
+a sizing worker ...), and ``max_workers`` in a spec's parallelConfig counts pool processes (or pods).
+
+* One pool process per core by default (``max_workers`` honoured).  They are FORKED (Linux) after the
   caller loaded the engine and the market data, so they start instantly and share that memory.
 * Work goes out in chunks (guided: large at first, smaller near the end), one message per chunk; each
-  finished run comes back as one small message, so the parent knows which run a worker is on.
-* ``timeout_per_run``: a run that takes longer gets its worker KILLED (SIGKILL) and is recorded as
-  ``timeout``; the rest of that worker's chunk goes back in the queue and a fresh worker is forked.  A
-  worker that dies (segfault, OOM kill) records its run as ``crashed`` the same way.  Neither stops the
+  finished run comes back as one small message, so the parent knows which run a process is on.
+* ``timeout_per_run``: a run that takes longer gets its process KILLED (SIGKILL) and is recorded as
+  ``timeout``; the rest of that process's chunk goes back in the queue and a fresh one is forked.  A
+  process that dies (segfault, OOM kill) records its run as ``crashed`` the same way.  Neither stops the
   sweep.  (concurrent.futures cannot do this: it cannot kill a stuck task.)
-* Ctrl-C (or SIGTERM) stops cleanly: workers are killed, every result already received has been handed to
-  ``on_record`` (which writes it), and :meth:`run` returns with ``interrupted=True``.
-* Progress on stderr: a live bar with ETA and counts per worker category when stderr is a TTY, else a log
-  line every ``log_every`` seconds.
+* Ctrl-C (or SIGTERM) stops cleanly: the pool processes are killed, every result already received has been
+  handed to ``on_record`` (which writes it), and :meth:`run` returns with ``interrupted=True``.
+* Progress on stderr: tqdm's live bar with ETA and counts per worker category when stderr is a TTY, else
+  a log line every ``log_every`` seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from s1mple.meta.service import RunSummary
 
 Payload = dict[str, Any]
 RunFn = Callable[[Payload], dict[str, Any]]
@@ -60,7 +67,7 @@ def _failure(payload: Payload, status: str, error: str, duration: float) -> dict
     return record_of(payload, status, error, duration).model_dump(mode="json", exclude_none=True)  # type: ignore[arg-type]
 
 
-def _worker_main(conn: Connection, run_fn: RunFn, resolve: Callable[[Any], Payload] | None) -> None:
+def _process_main(conn: Connection, run_fn: RunFn, resolve: Callable[[Any], Payload] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # the inherited heap (imports, plan, market data) outlives every run: keep the GC off it, so its
@@ -94,42 +101,16 @@ def _stub(item: Any) -> Payload:
 
 
 @dataclass
-class _Worker:
+class _PoolProcess:
     proc: Any
     conn: Connection
     inflight: deque = field(default_factory=deque)
     started: float = 0.0  # when the current run started (last send or receive)
 
 
-@dataclass
-class RunSummary:
-    submitted: int = 0
-    completed: int = 0
-    ok: int = 0
-    failed: int = 0
-    timeouts: int = 0
-    crashed: int = 0
-    interrupted: bool = False
-    elapsed: float = 0.0
-    workers: int = 0
-
-    def line(self) -> str:
-        extra = []
-        if self.timeouts:
-            extra.append(f"{self.timeouts} timed out")
-        if self.crashed:
-            extra.append(f"{self.crashed} crashed")
-        tail = f" ({', '.join(extra)})" if extra else ""
-        rate = self.completed / self.elapsed if self.elapsed > 0 else 0.0
-        return (
-            f"{self.completed}/{self.submitted} runs in {self.elapsed:.2f}s on {self.workers} workers "
-            f"({rate:.0f}/s): {self.ok} ok, {self.failed + self.timeouts + self.crashed} failed{tail}"
-            + (" — INTERRUPTED" if self.interrupted else "")
-        )
-
-
 class Progress:
-    """Counts, ETA and per-category counts; a redrawn line on a TTY, else periodic log lines."""
+    """Counts, ETA and per-category counts: tqdm's bar on a TTY, else a log line every ``log_every``
+    seconds (a redrawn bar would fill a log file with carriage returns)."""
 
     def __init__(
         self,
@@ -153,9 +134,20 @@ class Progress:
         self.failed = 0
         self.per_category: dict[str, dict[str, int]] = {}
         self.t0 = time.monotonic()
-        self._last_draw = 0.0
         self._last_log = self.t0
-        self.enabled = True
+        self.bar = (
+            tqdm(
+                total=total,
+                initial=skipped,
+                file=self.stream,
+                unit=" " + label,
+                dynamic_ncols=True,
+                mininterval=0.1,
+                smoothing=0.1,
+            )
+            if self.tty
+            else None
+        )
 
     def update(self, record: dict[str, Any]) -> None:
         self.done += 1
@@ -165,7 +157,11 @@ class Progress:
             for dim, choice in self.categories(record):
                 bucket = self.per_category.setdefault(dim, {})
                 bucket[choice] = bucket.get(choice, 0) + 1
-        self.tick()
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.counts(), refresh=False)
+            self.bar.update(1)
+        else:
+            self.tick()
 
     def eta(self) -> float | None:
         elapsed = time.monotonic() - self.t0
@@ -174,65 +170,44 @@ class Progress:
             return None
         return (self.total - self.done) * elapsed / ran
 
-    def text(self, width: int = 100) -> str:
-        pct = 100.0 * self.done / self.total if self.total else 100.0
-        eta = self.eta()
-        eta_s = "--" if eta is None else _hms(eta)
-        head = f"{self.label}: {self.done}/{self.total} ({pct:.0f}%) failed {self.failed} ETA {eta_s}"
-        if self.skipped:
-            head += f" (resumed: {self.skipped} already done)"
+    def counts(self) -> str:
+        """Failed runs, resumed ones and the most frequent choices per category."""
+        head = f"failed {self.failed}" + (f" (resumed: {self.skipped} already done)" if self.skipped else "")
         parts = []
         for dim, counts in self.per_category.items():
             top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             parts.append(
                 f"{dim} " + " ".join(f"{c}={n}" for c, n in top[:4]) + (" ..." if len(top) > 4 else "")
             )
-        return head + ((" | " + " | ".join(parts)) if parts else "")
+        return " | ".join([head, *parts])
+
+    def text(self) -> str:
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        eta = self.eta()
+        eta_s = "--" if eta is None else tqdm.format_interval(math.ceil(eta))
+        return f"{self.label}: {self.done}/{self.total} ({pct:.0f}%) ETA {eta_s} {self.counts()}"
 
     def tick(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
+        """A log line when ``log_every`` seconds have passed (no TTY); tqdm redraws its bar itself."""
         now = time.monotonic()
-        if self.tty:
-            if force or now - self._last_draw >= 0.1:
-                width = _term_width()
-                bar_w = 20
-                filled = int(bar_w * self.done / self.total) if self.total else bar_w
-                line = "[" + "#" * filled + "." * (bar_w - filled) + "] " + self.text()
-                self.stream.write("\r" + line[: width - 1].ljust(width - 1))
-                self.stream.flush()
-                self._last_draw = now
+        if self.bar is not None:
+            self.bar.refresh()
         elif force or now - self._last_log >= self.log_every:
             self.stream.write(self.text() + "\n")
             self.stream.flush()
             self._last_log = now
 
     def finish(self) -> None:
-        if not self.enabled:
-            return
-        self.tick(force=True)
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(math.ceil(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _term_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
-    except OSError:
-        return 120
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.counts(), refresh=False)
+            self.bar.close()
+        else:
+            self.tick(force=True)
 
 
 class ParallelRunService:
     """A reusable pool: ``with ParallelRunService(...) as svc: svc.run(payloads, on_record)``; :meth:`run`
-    may be called repeatedly (bayesian search asks batch after batch) on the same workers."""
+    may be called repeatedly (bayesian search asks batch after batch) on the same pool processes."""
 
     def __init__(
         self,
@@ -244,9 +219,9 @@ class ParallelRunService:
         start_method: str | None = None,
         resolve: Callable[[Any], Payload] | None = None,
     ):
-        """``resolve``: with it, :meth:`run` takes light work items (e.g. plan indices) and each worker turns
-        an item into its payload (``resolve(item)``, e.g. ``plan.payload``): nothing big is pickled, and
-        the forked workers already hold the plan.  Needs the fork start method."""
+        """``resolve``: with it, :meth:`run` takes light work items (e.g. plan indices) and each pool
+        process turns an item into its payload (``resolve(item)``, e.g. ``plan.payload``): nothing big is
+        pickled, and the forked pool processes already hold the plan.  Needs the fork start method."""
         self.max_workers = max_workers or default_workers()
         self.timeout = timeout_per_run
         self.run_fn = run_fn or execute_payload
@@ -254,22 +229,22 @@ class ParallelRunService:
         method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         self.ctx = mp.get_context(method)
         self.resolve = resolve
-        self.workers: list[_Worker] = []
+        self.processes: list[_PoolProcess] = []
 
     # -- pool ----------------------------------------------------------------------------------------
-    def _spawn(self) -> _Worker:
+    def _spawn(self) -> _PoolProcess:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_worker_main, args=(child, self.run_fn, self.resolve), daemon=True)
+        proc = self.ctx.Process(target=_process_main, args=(child, self.run_fn, self.resolve), daemon=True)
         proc.start()
         child.close()
-        return _Worker(proc=proc, conn=parent)
+        return _PoolProcess(proc=proc, conn=parent)
 
     def start(self, n: int | None = None) -> None:
         want = min(self.max_workers, n) if n else self.max_workers
-        while len(self.workers) < max(1, want):
-            self.workers.append(self._spawn())
+        while len(self.processes) < max(1, want):
+            self.processes.append(self._spawn())
 
-    def _kill(self, w: _Worker) -> None:
+    def _kill(self, w: _PoolProcess) -> None:
         with contextlib.suppress(Exception):
             w.proc.kill()
         with contextlib.suppress(Exception):
@@ -278,22 +253,22 @@ class ParallelRunService:
             w.conn.close()
 
     def close(self) -> None:
-        for w in self.workers:
+        for w in self.processes:
             with contextlib.suppress(Exception):
                 w.conn.send(None)
         deadline = time.monotonic() + 2
-        for w in self.workers:
+        for w in self.processes:
             w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
             if w.proc.is_alive():
                 self._kill(w)
             with contextlib.suppress(Exception):
                 w.conn.close()
-        self.workers = []
+        self.processes = []
 
     def terminate(self) -> None:
-        for w in self.workers:
+        for w in self.processes:
             self._kill(w)
-        self.workers = []
+        self.processes = []
 
     def __enter__(self) -> ParallelRunService:
         return self
@@ -308,7 +283,7 @@ class ParallelRunService:
     def _chunk(self, remaining: int) -> int:
         if self.chunk_size:
             return self.chunk_size
-        return max(1, min(MAX_CHUNK, math.ceil(remaining / (4 * max(1, len(self.workers))))))
+        return max(1, min(MAX_CHUNK, math.ceil(remaining / (4 * max(1, len(self.processes))))))
 
     def run(
         self,
@@ -327,7 +302,7 @@ class ParallelRunService:
         if not queue:
             return summary
         self.start(len(queue))
-        summary.workers = len(self.workers)
+        summary.workers = len(self.processes)
         previous = _install_sigterm()
         try:
             self._loop(queue, on_record, progress, summary, on_tick)
@@ -368,15 +343,15 @@ class ParallelRunService:
                 progress.update(record)
 
         while True:
-            for w in self.workers:  # hand out work
+            for w in self.processes:  # hand out work
                 if not w.inflight and queue:
                     n = self._chunk(len(queue))
                     chunk = [queue.popleft() for _ in range(min(n, len(queue)))]
                     w.inflight.extend(chunk)
                     w.started = time.monotonic()
-                    with contextlib.suppress(BrokenPipeError, OSError):  # a dead worker: noticed below
+                    with contextlib.suppress(BrokenPipeError, OSError):  # a dead pool process: noticed below
                         w.conn.send(chunk)
-            busy = [w for w in self.workers if w.inflight]
+            busy = [w for w in self.processes if w.inflight]
             if not busy:
                 return
             timeout = 0.5 if on_tick is None else 0.1
@@ -399,7 +374,7 @@ class ParallelRunService:
                     self._replace(w, queue, "crashed", deliver)
             if self.timeout:
                 now = time.monotonic()
-                for w in list(self.workers):
+                for w in list(self.processes):
                     if w.inflight and now - w.started > self.timeout:
                         self._replace(w, queue, "timeout", deliver)
             if progress:
@@ -407,20 +382,21 @@ class ParallelRunService:
             if on_tick is not None:
                 on_tick()
 
-    def _replace(self, w: _Worker, queue: deque, status: str, deliver: Callable) -> None:
-        """Kill a stuck/dead worker, record its current run, requeue the rest of its chunk, fork anew."""
+    def _replace(self, w: _PoolProcess, queue: deque, status: str, deliver: Callable) -> None:
+        """Kill a stuck/dead pool process, record its current run, requeue the rest of its chunk, fork
+        a new one."""
         self._kill(w)
         code = w.proc.exitcode
         item = w.inflight.popleft()
         payload = self.resolve(item) if self.resolve is not None else item
         elapsed = time.monotonic() - w.started
         if status == "timeout":
-            error = f"timed out after {self.timeout:g}s (timeout_per_run); the worker was killed"
+            error = f"timed out after {self.timeout:g}s (timeout_per_run); the pool process was killed"
         else:
-            error = f"the worker process died (exit code {code}) while running this run"
+            error = f"the pool process died (exit code {code}) while running this run"
         queue.extendleft(reversed(w.inflight))
         w.inflight.clear()
-        self.workers[self.workers.index(w)] = self._spawn()
+        self.processes[self.processes.index(w)] = self._spawn()
         deliver(_failure(payload, status, error, elapsed))
 
 

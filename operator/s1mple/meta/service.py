@@ -16,9 +16,7 @@ Store layout (``./runs/<name>/`` by default, or ``--out DIR|s3://bucket/prefix``
 from __future__ import annotations
 
 import io
-import json
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,20 +24,56 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from s1mple.executors.local import ParallelRunService, Progress, RunSummary, default_workers
 from s1mple_engine.config import ConfigError
-from s1mple_engine.runs import RecordWriter, gc_paused, read_records
+from s1mple_engine.runs import gc_paused, read_records
 from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
 from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
 
 from . import aggregation, windows
-from .models import Direction, SearchStrategy
+from .models import Direction
 from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
 
 RESULT_KEY = "result.json"
 FRAME_KEY = "results.parquet"
 CSV_KEY = "results.csv"
+
+
+@dataclass
+class RunSummary:
+    """What one execution of runs did (the pool processes' count, or none for an aggregation only)."""
+
+    submitted: int = 0
+    completed: int = 0
+    ok: int = 0
+    failed: int = 0
+    timeouts: int = 0
+    crashed: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+    workers: int = 0
+
+    def line(self) -> str:
+        extra = []
+        if self.timeouts:
+            extra.append(f"{self.timeouts} timed out")
+        if self.crashed:
+            extra.append(f"{self.crashed} crashed")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        rate = self.completed / self.elapsed if self.elapsed > 0 else 0.0
+        return (
+            f"{self.completed}/{self.submitted} runs in {self.elapsed:.2f}s on {self.workers} pool processes "
+            f"({rate:.0f}/s): {self.ok} ok, {self.failed + self.timeouts + self.crashed} failed{tail}"
+            + (" — INTERRUPTED" if self.interrupted else "")
+        )
+
+    def add(self, part: RunSummary) -> None:
+        """Fold in the summary of a later batch (a Bayesian search runs one batch at a time)."""
+        for f in ("submitted", "completed", "ok", "failed", "timeouts", "crashed"):
+            setattr(self, f, getattr(self, f) + getattr(part, f))
+        self.elapsed += part.elapsed
+        self.workers = max(self.workers, part.workers)
+        self.interrupted = self.interrupted or part.interrupted
 
 
 @dataclass
@@ -98,11 +132,7 @@ def open_output(
     return store, fallback
 
 
-def _progress_categories(record: dict[str, Any]) -> list[tuple[str, str]]:
-    return list((record.get("labels") or {}).items()) if record.get("kind") != "variant_test" else []
-
-
-def _frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "parquet":
         frame.to_parquet(buf, index=False)
@@ -117,7 +147,7 @@ def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFr
     dd = curves.get("drawdown_curve")
     main = None
     if eq or dd:
-        index = (eq or dd or {})["index"]
+        index = (eq or dd)["index"]
         main = pd.DataFrame({"timestamp": index})
         if eq:
             main["equity"] = pd.Series(eq["values"], dtype="float64")
@@ -131,7 +161,9 @@ def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFr
 
 
 class Sweep:
-    """One execution of a plan against a store."""
+    """A plan against a store: probe and validate before anything runs, read what is stored, write the
+    manifest, aggregate.  Running the runs is the executors' part: :class:`s1mple.executors.sweep.LocalSweep`
+    in pool processes on this machine, the s1mple controller's Indexed Jobs on a cluster."""
 
     def __init__(
         self,
@@ -158,7 +190,7 @@ class Sweep:
         else:
             self.store, self.fallback = open_output(plan, out, endpoint_url)
         cfg_parallel = plan.config.parallel_config
-        self.max_workers = max_workers or cfg_parallel.max_workers or default_workers()
+        self.max_workers = max_workers or cfg_parallel.max_workers  # None: the executor decides
         self.timeout = timeout_per_run or cfg_parallel.timeout_per_run
         self.fresh = fresh
         self.retry_failed = retry_failed
@@ -203,164 +235,6 @@ class Sweep:
         self.store.put_json(MANIFEST_KEY, manifest.model_dump(mode="json"))
         if payloads is not None:
             self.store.put_jsonl(MANIFEST_RUNS_KEY, payloads)
-
-    def _on_record_factory(self, writer: RecordWriter, results: dict[str, dict[str, Any]]) -> Callable:
-        def on_record(record: dict[str, Any]) -> None:
-            curves = record.get("curves")
-            if curves and record.get("name") is not None:
-                self._write_curves(record["name"], curves)
-            record = {k: v for k, v in record.items() if k != "curves"}
-            results[record["run_id"]] = record
-            writer.add(record)
-
-        return on_record
-
-    def _write_curves(self, variant: str, curves: dict[str, Any]) -> None:
-        safe = self.variant_files.get(variant) or unique_names([variant])[variant]
-        main, monthly = curve_frames(curves)
-        for suffix, frame in (("", main), (".monthly", monthly)):
-            if frame is None:
-                continue
-            key = f"curves/{safe}{suffix}.parquet"
-            data = _frame_bytes(frame, "parquet")
-            try:
-                self.store.put_bytes(key, data)
-            except Exception:
-                if self.fallback is None:
-                    raise
-                self.fallback.put_bytes(key, data)
-            if not suffix:
-                self.curve_keys[variant] = key
-
-    # -- main ----------------------------------------------------------------------------------------
-    def run(self) -> SweepOutcome:
-        started = time.perf_counter()
-        self.prepare()
-        plan = self.plan
-        done = self.existing()
-        writer = RecordWriter(self.store, fallback=self.fallback, max_delay=self.flush_delay)
-        results: dict[str, dict[str, Any]] = {}
-        on_record = self._on_record_factory(writer, results)
-
-        def flush_due() -> None:  # results of slow runs are written within max_delay, not at the next one
-            if writer.due():
-                writer.flush()
-
-        if isinstance(plan, VariantPlan):
-            self.variant_files = unique_names([v.name for v in plan.config.variants])
-        bayesian = (
-            isinstance(plan, OptimizationPlan) and plan.config.search.strategy == SearchStrategy.BAYESIAN
-        )
-        svc = ParallelRunService(
-            max_workers=self.max_workers, timeout_per_run=self.timeout, run_fn=self.run_fn
-        )
-        summary = RunSummary()
-        skipped = 0
-        try:
-            if bayesian:
-                from .search import BayesianSearch
-
-                self.write_manifest(None)
-                search = BayesianSearch(plan, batch_size=self.max_workers)  # type: ignore[arg-type]
-                resumed = search.resume(self._stored_trials(done))  # no replay: stored results become trials
-                for p in resumed:
-                    results[p["run_id"]] = done[p["run_id"]]
-                skipped = len(resumed)
-                progress = self._progress(search.max_trials, skipped)
-
-                def execute(payloads: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-                    batch: dict[str, dict[str, Any]] = {}
-
-                    def collect(record: dict[str, Any]) -> None:
-                        on_record(record)
-                        batch[record["run_id"]] = results[record["run_id"]]
-
-                    s = svc.run(payloads, collect, None, on_tick=flush_due)
-                    _merge_summary(summary, s)
-                    for r in batch.values():
-                        if progress:
-                            progress.update(r)
-                    if s.interrupted:
-                        raise KeyboardInterrupt
-                    return batch
-
-                try:
-                    ran = search.run(execute)
-                except KeyboardInterrupt:
-                    summary.interrupted = True
-                    ran = []
-                if progress:
-                    progress.finish()
-                if ran or (resumed and not self.store.exists(MANIFEST_RUNS_KEY)):
-                    self.store.put_jsonl(MANIFEST_RUNS_KEY, resumed + ran)
-                run_ids = [plan.payload(i)["run_id"] for i in search.order]
-            else:
-                # one streaming pass over the plan: run ids, the manifest, and what is left to run
-                all_ids: list[str] = []
-                todo: list[Any] = []
-                seen: set[str] = set()
-                lazy = svc.ctx.get_start_method() == "fork"  # forked workers resolve indices themselves
-
-                def lines() -> Any:
-                    for i in plan.planned_indices():
-                        p = plan.payload(i)
-                        rid = p["run_id"]
-                        all_ids.append(rid)
-                        if rid not in done and rid not in seen:
-                            seen.add(rid)
-                            todo.append(i if lazy else p)
-                        yield json.dumps(p) + "\n"
-
-                self.write_manifest(None)
-                self.store.put_lines(MANIFEST_RUNS_KEY, lines())
-                run_ids = list(dict.fromkeys(all_ids))
-                del all_ids
-                if lazy:
-                    svc.resolve = plan.payload
-                skipped = len(run_ids) - len(todo)
-                for rid in run_ids:
-                    if rid in done:
-                        results[rid] = done[rid]
-                if skipped:
-                    self.log(
-                        f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}"
-                    )
-                progress = self._progress(len(run_ids), skipped)
-                summary = svc.run(todo, on_record, progress, on_tick=flush_due)
-        finally:
-            svc.terminate() if summary.interrupted else svc.close()
-            writer.flush()
-        if summary.interrupted:
-            self.log(
-                f"interrupted: kept {writer.written} new results in {self.store.uri}; run again to resume"
-            )
-        outcome = self.finish(run_ids, results, summary)
-        outcome.skipped = skipped
-        outcome.executed = summary.completed
-        outcome.fallback = list(writer.fallback_keys)
-        outcome.elapsed = time.perf_counter() - started
-        if writer.fallback_keys and self.fallback is not None:
-            self.log(
-                f"WARNING: {len(writer.fallback_keys)} result batches could not be written to "
-                f"{self.store.describe()} ({writer.errors[-1]}); they are kept in {self.fallback.uri}"
-            )
-        return outcome
-
-    def _stored_trials(self, done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Stored records, those of a previous search's trials first in its trial order (manifest.jsonl)."""
-        order: list[str] = []
-        if done and self.store.exists(MANIFEST_RUNS_KEY):
-            lines = self.store.get_bytes(MANIFEST_RUNS_KEY).decode().splitlines()
-            order = [json.loads(line)["run_id"] for line in lines if line.strip()]
-        listed = dict.fromkeys(order)
-        return [done[rid] for rid in listed if rid in done] + [
-            r for rid, r in done.items() if rid not in listed
-        ]
-
-    def _progress(self, total: int, skipped: int) -> Progress | None:
-        if not self.show_progress:
-            return None
-        return Progress(total, stream=self.stream, categories=_progress_categories, skipped=skipped)
 
     def finish(
         self,
@@ -408,7 +282,7 @@ class Sweep:
                 constraints=constraints,
                 search=plan.search_info(),
                 best=best,
-                validation=order.validation(best["run_id"] if best else None, plan.config.validation),
+                validation=order.validation(best and best["run_id"], plan.config.validation),
             )
             if validation:  # counts cover every windowed run; feasibility and ranking the main table
                 head.update(validation.pop("run_counts"))
@@ -452,7 +326,7 @@ class Sweep:
         self.store.put_bytes(FRAME_KEY, table)
         frame = pd.read_parquet(io.BytesIO(table)) if keep is None or self.csv else None
         if self.csv and frame is not None:
-            self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
+            self.store.put_bytes(CSV_KEY, frame_bytes(frame, "csv"))
             keys["csv"] = CSV_KEY
         report = self.write_report()
         if report:
@@ -472,11 +346,3 @@ class Sweep:
         except ReportError as exc:
             self.log(f"no report.html: {exc}")
             return None
-
-
-def _merge_summary(total: RunSummary, part: RunSummary) -> None:
-    for f in ("submitted", "completed", "ok", "failed", "timeouts", "crashed"):
-        setattr(total, f, getattr(total, f) + getattr(part, f))
-    total.elapsed += part.elapsed
-    total.workers = max(total.workers, part.workers)
-    total.interrupted = total.interrupted or part.interrupted
