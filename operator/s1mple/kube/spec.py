@@ -65,6 +65,16 @@ def key_syntax_problem(key: str) -> str | None:
     return None
 
 
+def label_value_problem(key: str, value: str) -> str | None:
+    """Why ``value`` is not a valid value of label ``key`` (pod labels and nodeSelector alike), or None."""
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        return (
+            f"value {value[:70]!r} of {key!r}: at most 63 letters, digits, '-', '_' or '.', starting and "
+            "ending with a letter or digit"
+        )
+    return None
+
+
 def metadata_key_problem(key: str) -> str | None:
     """Why ``key`` may not be a label/annotation key set through ``runner`` (bad syntax, or a key the
     operator or the Job controller owns), or None when it may."""
@@ -243,12 +253,7 @@ class RunnerSpec(SpecModel):
     @classmethod
     def _valid_labels(cls, labels: dict[str, str]) -> dict[str, str]:
         problems = [p for p in map(metadata_key_problem, labels) if p]
-        problems += [
-            f"value {v[:70]!r} of {k!r}: at most 63 letters, digits, '-', '_' or '.', starting and ending "
-            "with a letter or digit"
-            for k, v in labels.items()
-            if len(v) > 63 or not _LABEL_VALUE.match(v)
-        ]
+        problems += [p for k, v in labels.items() if (p := label_value_problem(k, v))]
         if problems:
             raise ValueError("; ".join(problems))
         return labels
@@ -267,14 +272,10 @@ class RunnerSpec(SpecModel):
     @field_validator("node_selector")
     @classmethod
     def _labels(cls, selector: dict[str, str]) -> dict[str, str]:
-        for key, value in selector.items():
-            problem = key_syntax_problem(key)
-            if problem:
-                raise ValueError(f"nodeSelector {problem}")
-            if len(value) > 63 or not _LABEL_VALUE.match(value):
-                raise ValueError(
-                    f"nodeSelector[{key!r}]: a label value is at most 63 characters of [-_.A-Za-z0-9]"
-                )
+        problems = [f"nodeSelector {p}" for p in map(key_syntax_problem, selector) if p]
+        problems += [f"nodeSelector {p}" for k, v in selector.items() if (p := label_value_problem(k, v))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return selector
 
 
