@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import logging
 import os
 from typing import Any
 
 import kopf
-from kopf._cogs.structs import references as kopf_references
-from kopf._core.intents import handlers as kopf_handlers
 from kopf._core.intents import registries as kopf_registries
 
 from s1mple.executors import apiserver
@@ -96,7 +95,7 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def tick(*, param: str = "", body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Move one resource one step on (the ``param`` of the registration is its kind)."""
     ref, before = _ref(param, body), dict(body.get("status") or {})
     with monitoring.reconciling(param):
@@ -110,7 +109,7 @@ def tick(param: str, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
-def watched(param: str, type: str | None, body: kopf.Body, **_: Any) -> None:
+def watched(*, param: str = "", type: str | None, body: kopf.Body, **_: Any) -> None:
     """Every watch event of a resource: keeps ``s1mple_resources{kind,phase}`` current, and forgets a
     deleted resource."""
     uid, deleted = body["metadata"]["uid"], type == "DELETED"
@@ -119,7 +118,7 @@ def watched(param: str, type: str | None, body: kopf.Body, **_: Any) -> None:
         STATE.forget_resource(uid)
 
 
-def cleanup(param: str, body: kopf.Body, **_: Any) -> None:
+def cleanup(*, param: str = "", body: kopf.Body, **_: Any) -> None:
     """Delete the resource's artefacts from storage (only registered when the spec asks for it)."""
     delete_artefacts(_ref(param, body), dict(body.get("spec") or {}), context().cluster)
 
@@ -132,35 +131,31 @@ def _wants_cleanup(spec: kopf.Spec, **_: Any) -> bool:
     return bool((spec.get("storage") or {}).get("cleanup"))
 
 
-def _timer_without_finalizer(plural: str, kind: str) -> None:
+def timer_without_finalizer(plural: str, kind: str, registry: kopf.OperatorRegistry) -> None:
     """``kopf.timer`` always puts a finalizer on every resource it ticks for; a resource with a finalizer
-    cannot be deleted while the operator is down.  Our timer keeps no state to tear down, so it is
-    registered exactly as ``kopf.timer`` does it (kopf 1.45, pinned), but without that finalizer: only
-    resources that ask for storage cleanup carry one (from the delete handler below)."""
-    handler = kopf_handlers.TimerHandler(
-        fn=tick,
+    cannot be deleted while the controller is down.  Our timer keeps no state to tear down, so it is
+    made by ``kopf.timer`` itself (into a scratch registry) and added to ``registry`` with only
+    ``requires_finalizer`` changed: only resources that ask for storage cleanup carry one (from the delete
+    handler below).  kopf's private parts used here (the registry's ``_spawning``, the handler being a
+    dataclass with ``requires_finalizer``) are checked by tests/operator/test_kopf_timer.py."""
+    scratch = kopf.OperatorRegistry()
+    kopf.timer(
+        GROUP,
+        VERSION,
+        plural,
         id="reconcile",
         param=kind,
-        errors=None,
-        timeout=None,
-        retries=None,
-        backoff=INTERVAL,
-        selector=kopf_references.Selector(GROUP, VERSION, plural),
-        labels=None,
-        annotations=None,
-        when=_in_flight,  # no timer at all for finished resources, until their spec changes
-        field=None,
-        value=None,
-        initial_delay=0.0,
-        requires_finalizer=False,
-        sharp=False,
-        idle=None,
         interval=INTERVAL,
-    )
-    kopf_registries.get_default_registry()._spawning.append(handler)
+        backoff=INTERVAL,
+        initial_delay=0.0,
+        when=_in_flight,  # no timer at all for finished resources, until their spec changes
+        registry=scratch,
+    )(tick)
+    for handler in scratch._spawning.get_all_handlers():
+        registry._spawning.append(dataclasses.replace(handler, requires_finalizer=False))
 
 
 for _kind, _info in KINDS.items():
-    _timer_without_finalizer(_info["plural"], _kind)
+    timer_without_finalizer(_info["plural"], _kind, kopf_registries.get_default_registry())
     kopf.on.delete(GROUP, VERSION, _info["plural"], id="cleanup", param=_kind, when=_wants_cleanup)(cleanup)
     kopf.on.event(GROUP, VERSION, _info["plural"], id="phases", param=_kind)(watched)
