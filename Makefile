@@ -32,13 +32,15 @@ system:
 images: system
 	tests/cluster/images
 
-test: venv system cluster-build images
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
+test: venv system cluster-build images lint
 	$(PY) -m pytest tests
 
+# ruff, the layers (import-linter: engine <- meta <- executors <- kube <- cli, contracts in
+# pyproject.toml), the types (mypy over operator/ and runner-image/) and the Dockerfiles.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 
 # Speed goals are shown by these scripts (they print numbers; none of them is a test).
