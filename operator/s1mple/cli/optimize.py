@@ -72,7 +72,7 @@ def run_research(args: argparse.Namespace, expect: str) -> int:
     """Shared by `optimize` and `variant-test`: plan, run, print; errors become exit codes."""
     from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.models import OptimizationConfig, VariantConfig, load_meta
-    from s1mple.meta.planner import plan_optimization, plan_variant_test
+    from s1mple.meta.planner import BasePlan, plan_optimization, plan_variant_test
     from s1mple_engine.config import ConfigError
     from s1mple_engine.store import StoreError
 
@@ -82,6 +82,7 @@ def run_research(args: argparse.Namespace, expect: str) -> int:
             raise ConfigError(f"{args.file} is a variant test; run it with `s1mple variant-test`")
         if expect == "variant_test" and not isinstance(config, VariantConfig):
             raise ConfigError(f"{args.file} is an optimization; run it with `s1mple optimize`")
+        plan: BasePlan
         if isinstance(config, OptimizationConfig):
             plan = plan_optimization(
                 config,

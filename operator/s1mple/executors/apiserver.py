@@ -77,10 +77,17 @@ def ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
             if info.private_key_data:
                 key = os.path.join(tmp, "client.key")
                 _write_private(key, _pem(info.private_key_data))
-            ctx.load_cert_chain(os.fspath(cert), os.fspath(key) if key else None)
+            ctx.load_cert_chain(cert_file(cert), cert_file(key) if key else None)
     elif cert:
-        ctx.load_cert_chain(os.fspath(cert), os.fspath(key) if key else None)
+        ctx.load_cert_chain(cert_file(cert), cert_file(key) if key else None)
     return ctx
+
+
+def cert_file(path: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None) -> str:
+    """A certificate or key file path (kopf's ConnectionInfo allows bytes) as ssl takes it."""
+    if path is None:
+        raise kopf.LoginError("a client key without a client certificate")
+    return os.fsdecode(path)
 
 
 def _write_private(path: str, data: bytes) -> None:

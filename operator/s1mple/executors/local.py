@@ -227,7 +227,7 @@ class ParallelRunService:
         self.run_fn = run_fn or execute_payload
         self.chunk_size = chunk_size
         method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self.ctx = mp.get_context(method)
+        self.ctx: Any = mp.get_context(method)  # fork or spawn: typeshed's BaseContext has no Process
         self.resolve = resolve
         self.processes: list[_PoolProcess] = []
 

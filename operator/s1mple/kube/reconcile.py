@@ -241,7 +241,9 @@ def _start_generation(
 def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, ctx: Context) -> Outcome:
     """A started generation: re-create a missing Job, follow admission, count progress, finish."""
     cluster, state = ctx.cluster, ctx.state
-    job = cluster.read_job(ref.namespace, current.job_name)
+    # the Job's name is a function of the generation (status says it too)
+    job_name = current.job_name or names.job_name(ref.kind, ref.name, ref.uid, ref.generation)
+    job = cluster.read_job(ref.namespace, job_name)
     if job is not None and job.suspended and current.phase == Phase.QUEUED:
         return Outcome()  # nothing runs while the Job waits for admission: no need to read storage
     planned = ctx.plan(ref, spec, replan=False)
@@ -249,17 +251,17 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, ctx
     if job is None:
         # deleted behind our back (or never created before a crash): make it again, runs already
         # in storage are skipped by the pods
-        plan = planned.job_plan(current.job_name)
+        plan = planned.job_plan(job_name)
         cluster.ensure_job(jobs.indexed_job(plan))
-        return Outcome(events=[Event("Warning", "JobRecreated", f"Job {current.job_name} was missing")])
+        return Outcome(events=[Event("Warning", "JobRecreated", f"Job {job_name} was missing")])
 
     running = job.active
     if not job.finished and job.suspended != (current.phase == Phase.QUEUED):
         return Outcome(*_admission(ref, current, planned, job))
     if not job.finished and not running and progress.done < planned.total:
-        failure = cluster.pod_creation_failure(ref.namespace, current.job_name)
+        failure = cluster.pod_creation_failure(ref.namespace, job_name)
         if failure:  # e.g. a runner.serviceAccountName that does not exist: say so within seconds
-            message = f"Job {current.job_name} cannot create pods: {failure}"
+            message = f"Job {job_name} cannot create pods: {failure}"
             return _retry_later(ref, current, state, "PodsNotCreated", message)
     if not job.finished and progress.done < planned.total:
         key, clock = (ref.uid, ref.generation), time.monotonic()

@@ -14,14 +14,16 @@ resource's when it is deleted (:meth:`ReconcileState.forget_resource`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from s1mple_engine.runs import PartLine
 
 if TYPE_CHECKING:
     from s1mple.kube.research import PlannedResource, Tally
 
+K = TypeVar("K")
 #: (resource uid, generation)
 Generation = tuple[str, int]
 #: (store URI, plan id)
@@ -65,12 +67,10 @@ class ReconcileState:
         """Drop every entry of a deleted resource (a re-created one gets a new uid)."""
         with self.lock:
             uris = self.stores.pop(uid, set())
-            for generations in (self.failures, self.progress_patched, self.followed):
-                for key in [k for k in generations if k[0] == uid]:
-                    del generations[key]
-            for plans in (self.run_ids, self.tallies):
-                for key in [k for k in plans if k[0] in uris]:
-                    del plans[key]
+            for by_generation in (self.failures, self.progress_patched, self.followed):
+                _drop(by_generation, lambda generation: generation[0] == uid)
+            for by_plan in (self.run_ids, self.tallies):
+                _drop(by_plan, lambda plan: plan[0] in uris)
             for uri in uris:
                 self.parts.pop(uri, None)
 
@@ -79,3 +79,8 @@ class ReconcileState:
         with self.lock:
             maps = (self.failures, self.progress_patched, self.followed, self.run_ids, self.parts)
             return sum(len(m) for m in maps) + len(self.tallies) + len(self.stores)
+
+
+def _drop(mapping: dict[K, Any], gone: Callable[[K], bool]) -> None:
+    for key in [k for k in mapping if gone(k)]:
+        del mapping[key]
