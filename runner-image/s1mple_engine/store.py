@@ -233,6 +233,17 @@ def _sequential_upload() -> Any:
     return TransferConfig(use_threads=False)
 
 
+def _s3_failures() -> tuple[type[BaseException], ...]:
+    """What boto3 and botocore raise when storage is unreachable, refuses or fails (with the socket
+    errors under them): storage trouble, a StoreError naming the endpoint.  Anything else (a TypeError, a
+    KeyError in our own code) is a bug and propagates as itself.  Evaluated only when something was
+    raised, so boto3 is still imported on first use only."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error, OSError)
+
+
 class S3Store(Store):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: Any = None):
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket or ""):
@@ -281,7 +292,7 @@ class S3Store(Store):
         full = self._key(key)
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
-        except Exception as exc:  # botocore raises many types; all mean "not stored"
+        except _s3_failures() as exc:
             raise self._error(f"write {key} to", exc) from None
 
     def get_bytes(self, key: str) -> bytes:
@@ -289,7 +300,7 @@ class S3Store(Store):
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=full)
             return obj["Body"].read()
-        except Exception as exc:
+        except _s3_failures() as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code in ("NoSuchKey", "404"):
                 raise KeyError(key) from None
@@ -300,7 +311,7 @@ class S3Store(Store):
         try:
             self.client.head_object(Bucket=self.bucket, Key=full)
             return True
-        except Exception as exc:
+        except _s3_failures() as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code in ("NoSuchKey", "404", "NotFound"):
                 return False
@@ -318,7 +329,7 @@ class S3Store(Store):
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
                     out.append(key[len(self.prefix) + 1 :] if self.prefix else key)
-        except Exception as exc:
+        except _s3_failures() as exc:
             raise self._error("list", exc) from None
         return sorted(out)
 
@@ -326,7 +337,7 @@ class S3Store(Store):
         full = self._key(key)
         try:
             self.client.delete_object(Bucket=self.bucket, Key=full)
-        except Exception as exc:
+        except _s3_failures() as exc:
             raise self._error(f"delete {key} from", exc) from None
 
     def put_lines(self, key: str, lines: Iterable[str]) -> None:
@@ -339,7 +350,7 @@ class S3Store(Store):
                 # one part at a time: boto3's default (10 threads x 8 MB parts) holds ~80 MB of a big
                 # result.json in memory at once
                 self.client.upload_fileobj(fh, self.bucket, full, Config=_sequential_upload())
-            except Exception as exc:
+            except _s3_failures() as exc:
                 raise self._error(f"write {key} to", exc) from None
 
     def probe(self) -> None:
@@ -349,7 +360,7 @@ class S3Store(Store):
             self.client.head_bucket(Bucket=self.bucket)
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=b"ok")
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
+        except _s3_failures() as exc:
             raise self._error("reach", exc) from None
 
 

@@ -147,3 +147,33 @@ def test_jsonl_rows_share_keys_and_survive_a_torn_line(tmp_path):
     assert next(iter(a)) is next(iter(b))  # one key string for all rows: half the memory of 10k records
     store.put_bytes("t.jsonl", b'{"run_id": "a"}\n{"run_id": "b", "met\n{"run_id": "c"}\n')
     assert [r["run_id"] for r in store.iter_jsonl("t.jsonl")] == ["a", "c"]
+
+
+def test_s3_failures_are_storage_errors_and_bugs_stay_bugs():
+    """What botocore raises is a StoreError naming the endpoint; anything else propagates as itself (a
+    programming error must not be reported as StorageUnavailable)."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    class Client:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def put_object(self, **_):
+            raise self.exc
+
+        get_object = head_object = delete_object = put_object
+
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/b")
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+    for exc in (refused, denied):
+        store = S3Store("bucket", "p", endpoint_url="http://127.0.0.1:9", client=Client(exc))
+        with pytest.raises(StoreError, match=r"cannot write k to s3://bucket/p at endpoint http://127\.0\.0\.1:9"):
+            store.put_bytes("k", b"x")
+    missing = ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+    with pytest.raises(KeyError):
+        S3Store("bucket", "", client=Client(missing)).get_bytes("k")
+    bug = S3Store("bucket", "", client=Client(TypeError("put_object() got an unexpected keyword")))
+    with pytest.raises(TypeError):
+        bug.put_bytes("k", b"x")
+    with pytest.raises(TypeError):
+        bug.exists("k")

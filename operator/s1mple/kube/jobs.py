@@ -83,7 +83,7 @@ def indexed_job(plan: JobPlan) -> dict[str, Any]:
     waves = math.ceil(plan.completions / plan.max_workers)
     queue = plan.runner.queue_name
     failed_indexes = plan.max_failed_indexes or default_max_failed_indexes(plan.completions)
-    job = {
+    job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {

@@ -46,10 +46,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if options:
         non_null = [o for o in options if o.get("type") != "null"]
         nullable = len(non_null) < len(options)
-        out = _convert({**non_null[0], **_extras(node)}, defs) if len(non_null) == 1 else _open(node)
+        chosen = _convert({**non_null[0], **_extras(node)}, defs) if len(non_null) == 1 else _open(node)
         if nullable:
-            out["nullable"] = True
-        return out
+            chosen["nullable"] = True
+        return chosen
     if "allOf" in node and len(node["allOf"]) == 1:
         return _convert({**node["allOf"][0], **_extras(node)}, defs)
     if "const" in node:

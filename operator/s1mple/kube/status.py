@@ -204,7 +204,7 @@ def overfit_condition(summary: ValidationSummary, generation: int, previous: lis
         status=status,
         reason="OverfitRisk" if summary.overfit_risk else "NoOverfitSign",
         message=summary.verdict or "",
-        last_transition_time=now() if changed else old.get("lastTransitionTime", now()),
+        last_transition_time=now() if changed or old is None else old.get("lastTransitionTime", now()),
         observed_generation=generation,
     )
 

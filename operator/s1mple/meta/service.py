@@ -146,8 +146,9 @@ def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFr
     eq = curves.get("equity_curve")
     dd = curves.get("drawdown_curve")
     main = None
-    if eq or dd:
-        index = (eq or dd)["index"]
+    first = eq or dd
+    if first:
+        index = first["index"]
         main = pd.DataFrame({"timestamp": index})
         if eq:
             main["equity"] = pd.Series(eq["values"], dtype="float64")
@@ -282,7 +283,7 @@ class Sweep:
                 constraints=constraints,
                 search=plan.search_info(),
                 best=best,
-                validation=order.validation(best and best["run_id"], plan.config.validation),
+                validation=order.validation(best["run_id"] if best else None, plan.config.validation),
             )
             if validation:  # counts cover every windowed run; feasibility and ranking the main table
                 head.update(validation.pop("run_counts"))
