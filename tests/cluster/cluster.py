@@ -31,8 +31,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from s1mple.executors.apiserver import ApiServer
 
 HERE = Path(__file__).resolve().parent
 # Pinned versions; keep in sync with tests/cluster/build.
@@ -428,6 +432,14 @@ class Cluster:
         return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
 
     # http -----------------------------------------------------------------------
+    def rest(self) -> ApiServer:
+        """The project's REST client (s1mple.executors.apiserver.ApiServer) as the cluster's admin."""
+        from s1mple.executors.apiserver import ApiServer, client_certificate
+
+        pki = self.pki
+        ca, cert, key = (str(pki / f) for f in ("ca.crt", "admin.crt", "admin.key"))
+        return ApiServer(login=client_certificate(self.api_url, ca, cert, key), user_agent="s1mple-tests")
+
     def api(self) -> requests.Session:
         s = requests.Session()
         s.trust_env = False  # no REQUESTS_CA_BUNDLE or proxies from the environment

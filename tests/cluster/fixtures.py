@@ -8,9 +8,10 @@ Fixtures:
   3-15 s) and stopped at the end of the session.  ``S1MPLE_CLUSTER_REUSE=<dir>``
   attaches to a cluster started by ``tests/cluster/up`` instead (faster when
   iterating; e.g. ``S1MPLE_CLUSTER_REUSE=/tmp/s1mple-cluster``).
-* ``kube_api`` (session): a :class:`~tests.cluster.rest.KubeRest` for the cluster (admin):
+* ``kube_api`` (session): the project's one REST client,
+  :class:`~s1mple.executors.apiserver.ApiServer`, as the cluster's admin:
   ``get``/``list``/``create``/``patch``/``delete`` on plain API paths, dicts in and
-  out, :class:`~tests.cluster.rest.KubeRestError` (with ``.status``) on errors.
+  out, :class:`~s1mple.executors.apiserver.ApiError` (with ``.status``) on errors.
 * ``kube_namespace``: a fresh namespace (its ``default`` ServiceAccount exists),
   deleted after the test.
 * ``s3_client``: a boto3 S3 client for the cluster's MinIO.
@@ -34,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from s1mple.executors.apiserver import ApiError, ApiServer
 from tests.cluster import cluster as _cluster
-from tests.cluster.rest import KubeRest, KubeRestError
 
 
 def pytest_configure(config):
@@ -184,8 +185,8 @@ def runner_image() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def kube_api(kube_cluster) -> KubeRest:
-    api = KubeRest(kube_cluster.cluster.api(), kube_cluster.api_url)
+def kube_api(kube_cluster) -> ApiServer:
+    api = kube_cluster.cluster.rest()
     yield api
     api.close()
 
@@ -198,7 +199,7 @@ def _dns_name(prefix: str, nodeid: str, maxlen: int = 63) -> str:
 
 
 @pytest.fixture
-def kube_namespace(kube_api: KubeRest, request) -> str:
+def kube_namespace(kube_api: ApiServer, request) -> str:
     name = _dns_name("t", request.node.nodeid)
     kube_api.create(
         "/api/v1/namespaces", {"metadata": {"name": name, "labels": {"s1mple.test/namespace": "true"}}}
@@ -210,7 +211,7 @@ def kube_namespace(kube_api: KubeRest, request) -> str:
         what=f"ServiceAccount {name}/default",
     )
     yield name
-    with contextlib.suppress(KubeRestError):
+    with contextlib.suppress(ApiError):
         kube_api.delete(f"/api/v1/namespaces/{name}", propagationPolicy="Background")
 
 

@@ -33,9 +33,10 @@ it, plus PATH, PYTHONPATH, VIRTUAL_ENV, LANG, HOSTNAME and a HOME (a fresh
 per-pod dir, also the default working dir): no AWS_* or KUBECONFIG of the
 agent leaks into pods.
 
-Talks to the apiserver with plain HTTP (``requests``): one list+watch of all
-pods, strategic-merge patches of pods/status.  Only the standard library and
-``requests`` are needed; run as a script or import :class:`NodeAgent`.
+Talks to the apiserver through the project's one REST client
+(:class:`s1mple.executors.apiserver.ApiServer`): one list+watch of all pods,
+strategic-merge patches of pods/status.  Run as a script (with the project's
+virtualenv) or import :class:`NodeAgent`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ import threading
 import time
 from pathlib import Path
 
-import requests
+from s1mple.executors.apiserver import STRATEGIC_MERGE_PATCH, ApiError, ApiServer, client_certificate
 
 try:  # run as a script (tests/cluster on sys.path) or imported as tests.cluster.node_agent
     import oci
@@ -78,71 +79,6 @@ def now() -> str:
 
 def now_micro() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, body: str):
-        super().__init__(f"HTTP {status}: {body[:500]}")
-        self.status = status
-        self.body = body
-
-
-class Kube:
-    """A thin apiserver client: JSON over HTTPS with a client certificate."""
-
-    def __init__(self, server: str, ca: str, cert: str, key: str):
-        self.server = server.rstrip("/")
-        self.ca, self.cert = ca, (cert, key)
-        self._local = threading.local()
-
-    def session(self) -> requests.Session:
-        s = getattr(self._local, "s", None)
-        if s is None:
-            s = requests.Session()
-            s.trust_env = False  # no REQUESTS_CA_BUNDLE or proxies from the environment
-            s.verify = self.ca
-            s.cert = self.cert
-            self._local.s = s
-        return s
-
-    def request(
-        self, method: str, path: str, body=None, params=None, ctype="application/json", timeout: float = 30
-    ):
-        r = self.session().request(
-            method,
-            self.server + path,
-            data=json.dumps(body) if body is not None else None,
-            params=params,
-            headers={"Content-Type": ctype, "Accept": "application/json"},
-            timeout=timeout,
-        )
-        if r.status_code >= 400:
-            raise ApiError(r.status_code, r.text)
-        return r.json() if r.content else None
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body, **kw):
-        return self.request("POST", path, body, **kw)
-
-    def patch(self, path, body, strategic: bool = False, **kw):
-        ctype = "application/strategic-merge-patch+json" if strategic else "application/merge-patch+json"
-        return self.request("PATCH", path, body, ctype=ctype, **kw)
-
-    def delete(self, path, body=None, **kw):
-        return self.request("DELETE", path, body, **kw)
-
-    def watch(self, path: str, params: dict, stop: threading.Event):
-        params = dict(params, watch="1")
-        with self.session().get(self.server + path, params=params, stream=True, timeout=(10, 90)) as r:
-            if r.status_code >= 400:
-                raise ApiError(r.status_code, r.text)
-            for line in r.iter_lines(chunk_size=None):
-                if stop.is_set():
-                    return
-                if line:
-                    yield json.loads(line)
 
 
 # ------------------------------------------------------------------------ env
@@ -195,7 +131,7 @@ def parse_quantity(q: str) -> float:
 class NodeAgent:
     def __init__(
         self,
-        kube: Kube,
+        kube: ApiServer,
         node_name: str,
         pod_log_dir: Path,
         pod_dir: Path,
@@ -297,13 +233,13 @@ class NodeAgent:
             "status": self.node_status(),
         }
         try:
-            self.kube.post("/api/v1/nodes", node)
+            self.kube.create("/api/v1/nodes", node)
         except ApiError as e:
             if e.status != 409:
                 raise
             self.kube.patch(f"/api/v1/nodes/{self.node_name}", {"metadata": {"labels": self.labels}})
         self.kube.patch(
-            f"/api/v1/nodes/{self.node_name}/status", {"status": self.node_status()}, strategic=True
+            f"/api/v1/nodes/{self.node_name}/status", {"status": self.node_status()}, STRATEGIC_MERGE_PATCH
         )
         self.node_uid = self.kube.get(f"/api/v1/nodes/{self.node_name}")["metadata"]["uid"]
         self.renew_lease()
@@ -316,7 +252,7 @@ class NodeAgent:
         except ApiError as e:
             if e.status != 404:
                 raise
-            self.kube.post(
+            self.kube.create(
                 path,
                 {
                     "apiVersion": "coordination.k8s.io/v1",
@@ -341,7 +277,7 @@ class NodeAgent:
                     self.kube.patch(
                         f"/api/v1/nodes/{self.node_name}/status",
                         {"status": {"conditions": self.node_status()["conditions"]}},
-                        strategic=True,
+                        STRATEGIC_MERGE_PATCH,
                     )
             except Exception as e:  # noqa: BLE001 - keep beating
                 log.warning("heartbeat failed: %s", e)
@@ -378,7 +314,7 @@ class NodeAgent:
     def watch_loop(self) -> None:
         while not self.stop_event.is_set():
             try:
-                lst = self.kube.get("/api/v1/pods", timeout=60)
+                lst = self.kube.request("GET", "/api/v1/pods", timeout=60)
                 rv = lst["metadata"]["resourceVersion"]
                 seen = set()
                 for pod in lst.get("items", []):
@@ -393,7 +329,7 @@ class NodeAgent:
                     for ev in self.kube.watch("/api/v1/pods", params, self.stop_event):
                         typ, obj = ev["type"], ev["object"]
                         if typ == "ERROR":
-                            raise ApiError(obj.get("code", 500), json.dumps(obj))
+                            raise ApiError(obj.get("code", 500), "WATCH", "/api/v1/pods", json.dumps(obj))
                         rv = obj["metadata"]["resourceVersion"]
                         if typ != "BOOKMARK":
                             self.handle(typ, obj)
@@ -477,7 +413,7 @@ class NodeAgent:
                 return
             self.bound.add(meta["uid"])
         try:
-            self.kube.post(
+            self.kube.create(
                 f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
                 {
                     "apiVersion": "v1",
@@ -501,7 +437,7 @@ class NodeAgent:
             self.kube.patch(
                 self.pod_path(pod) + "/status",
                 {"metadata": {"uid": pod["metadata"]["uid"]}, "status": status},
-                strategic=True,
+                STRATEGIC_MERGE_PATCH,
             )
         except ApiError as e:
             if e.status not in (404, 409):
@@ -909,7 +845,7 @@ class PodRunner(threading.Thread):
                 },
             }
             sa = self.pod["spec"].get("serviceAccountName") or "default"
-            tr = self.kube.post(f"/api/v1/namespaces/{self.ns}/serviceaccounts/{sa}/token", req)
+            tr = self.kube.create(f"/api/v1/namespaces/{self.ns}/serviceaccounts/{sa}/token", req)
             return {sat.get("path", "token"): tr["status"]["token"]}
         if "downwardAPI" in src:
             items = src["downwardAPI"]["items"]
@@ -1228,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
     agent = NodeAgent(
-        Kube(a.server, a.ca, a.cert, a.key),
+        ApiServer(login=client_certificate(a.server, a.ca, a.cert, a.key), user_agent="s1mple-node-agent"),
         a.node_name,
         Path(a.pod_log_dir),
         Path(a.pod_dir),

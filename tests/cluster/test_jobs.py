@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from s1mple.executors.apiserver import ApiServer
 from tests.cluster.fixtures import wait_for
-from tests.cluster.rest import KubeRest
 
 pytestmark = pytest.mark.cluster
 
@@ -46,7 +46,7 @@ def conditions(obj: dict) -> list[dict]:
     return obj.get("status", {}).get("conditions") or []
 
 
-def wait_job_finished(api: KubeRest, ns: str, name: str, timeout: float = 240) -> dict:
+def wait_job_finished(api: ApiServer, ns: str, name: str, timeout: float = 240) -> dict:
     def finished():
         job = api.get(f"{jobs(ns)}/{name}")
         for c in conditions(job):
@@ -61,7 +61,7 @@ def condition(job: dict, ctype: str) -> dict | None:
     return next((c for c in conditions(job) if c["type"] == ctype and c["status"] == "True"), None)
 
 
-def describe(api: KubeRest, ns: str, kube_cluster) -> str:
+def describe(api: ApiServer, ns: str, kube_cluster) -> str:
     lines = []
     for p in api.list(pods(ns)):
         cs = p["status"].get("containerStatuses") or []

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from s1mple.executors.apiserver import ApiError, ApiServer
 from tests.cluster.fixtures import wait_for
-from tests.cluster.rest import KubeRest, KubeRestError
 from tests.cluster.test_jobs import (
     IMAGE,
     conditions,
@@ -37,7 +37,7 @@ def pod_manifest(name: str, script: str | None = None, **spec) -> dict:
     }
 
 
-def wait_phase(api: KubeRest, ns, name, phases=("Succeeded", "Failed"), timeout=120) -> dict:
+def wait_phase(api: ApiServer, ns, name, phases=("Succeeded", "Failed"), timeout=120) -> dict:
     return wait_for(
         lambda: (p := api.get(f"{pods(ns)}/{name}"))["status"].get("phase") in phases and p,
         timeout=timeout,
@@ -46,11 +46,11 @@ def wait_phase(api: KubeRest, ns, name, phases=("Succeeded", "Failed"), timeout=
     )
 
 
-def wait_gone(api: KubeRest, ns, name, timeout=120) -> None:
+def wait_gone(api: ApiServer, ns, name, timeout=120) -> None:
     def gone():
         try:
             api.get(f"{pods(ns)}/{name}")
-        except KubeRestError as e:
+        except ApiError as e:
             return e.status == 404
         return False
 
@@ -325,7 +325,7 @@ def test_ttl_after_finished_deletes_job(kube_cluster, kube_api, kube_namespace):
     def finished_or_gone():
         try:
             job = api.get(f"{jobs(ns)}/brief")
-        except KubeRestError as e:
+        except ApiError as e:
             return "gone" if e.status == 404 else None
         done = any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions(job))
         return "finished" if done else None

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from s1mple.executors.apiserver import ApiError
 from tests.cluster.cluster import free_ports
 from tests.cluster.fixtures import _dns_name, wait_for
-from tests.cluster.rest import KubeRestError
 from tests.operator.chart import CHART, ROOT, helm
 from tests.operator.harness import example, kubectl_apply, storage_secret, wait_for_phase
 
@@ -181,7 +181,7 @@ def namespaces(kube_api):
 
     yield make
     for name in made:
-        with contextlib.suppress(KubeRestError):
+        with contextlib.suppress(ApiError):
             kube_api.delete(f"/api/v1/namespaces/{name}", propagationPolicy="Background")
 
 

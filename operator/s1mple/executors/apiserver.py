@@ -1,7 +1,8 @@
-"""The operator's REST client for the API server: plain JSON over urllib3, with kopf's credentials.
+"""The one REST client for the API server: plain JSON over urllib3, with kopf's credentials.
 
-The operator makes five kinds of calls (create/read/list/delete a Job, read a ConfigMap or Secret), so
-it needs no client library: the official one costs ~50 MB of memory and half a second of import for
+The s1mple controller makes five kinds of calls (create/read/list/delete a Job, read a ConfigMap or
+Secret), the tests and the test cluster's node agent a few more (patch, watch), so none of them needs a
+client library: the official one costs ~50 MB of memory and half a second of import for
 code we would not use.  Credentials come from kopf's own login functions (service account in a pod,
 else the kubeconfig: token or client certificate), the same ones kopf uses for its watches.
 """
@@ -15,7 +16,7 @@ import os
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,13 +25,14 @@ import urllib3
 
 
 class ApiError(Exception):
-    """A non-2xx answer; ``status`` is the HTTP code (404 missing, 409 exists, 403 forbidden ...), 0 when
-    the API server could not be reached at all."""
+    """A non-2xx answer; ``status`` is the HTTP code (404 missing, 409 exists, 403 forbidden ...), None
+    when the API server could not be reached at all."""
 
-    def __init__(self, status: int, method: str, path: str, message: str):
-        what = f"HTTP {status}" if status else "unreachable"
+    def __init__(self, status: int | None, method: str, path: str, message: str):
+        what = f"HTTP {status}" if status is not None else "unreachable"
         super().__init__(f"{method} {path}: {what}: {message}")
         self.status = status
+        self.message = message
 
 
 def login() -> kopf.ConnectionInfo:
@@ -51,6 +53,12 @@ def login() -> kopf.ConnectionInfo:
             "(set KUBECONFIG or create ~/.kube/config)"
         )
     return info
+
+
+def client_certificate(server: str, ca: str, cert: str, key: str) -> Callable[[], kopf.ConnectionInfo]:
+    """A login with a client certificate from files (the test cluster's admin, its node agent)."""
+    info = kopf.ConnectionInfo(server=server, ca_path=ca, certificate_path=cert, private_key_path=key)
+    return lambda: info
 
 
 def _pem(data: str | bytes) -> bytes:
@@ -96,18 +104,33 @@ def _write_private(path: str, data: bytes) -> None:
         f.write(data)
 
 
-class ApiServer:
-    """Thread-safe (one urllib3 pool); logs in again once on 401, since service-account tokens rotate."""
+#: Content types of a PATCH: a JSON merge patch, or the API server's strategic merge patch.
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
-    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = login, timeout: float = 30.0):
+
+class ApiServer:
+    """Plain API paths (``/api/v1/namespaces/{ns}/pods``, ``/apis/batch/v1/...``) in, dicts out.
+
+    Thread-safe (one urllib3 pool); logs in again once on 401, since service-account tokens rotate.  The
+    one REST client of the project: the s1mple controller's, the tests' (``kube_api``) and the test
+    cluster's node agent's."""
+
+    def __init__(
+        self,
+        login: Callable[[], kopf.ConnectionInfo] = login,
+        timeout: float = 30.0,
+        user_agent: str = "s1mple-operator",
+    ):
         self._login = login
         self._timeout = urllib3.Timeout(connect=5.0, read=timeout)
+        self._user_agent = user_agent
         self._lock = threading.Lock()
         self._connect()
 
     def _connect(self) -> None:
         info = self._login()
-        headers = {"Accept": "application/json", "User-Agent": "s1mple-operator"}
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         if info.token:
             headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
         elif info.username and info.password:
@@ -117,38 +140,98 @@ class ApiServer:
             self.server = info.server.rstrip("/")
             self._headers = headers
             self._pool = urllib3.PoolManager(
-                ssl_context=ssl_context(info), retries=urllib3.Retry(total=2, connect=2, read=0, status=0)
+                maxsize=8,  # connections kept per host: one per thread that calls at once (kopf runs 4)
+                ssl_context=ssl_context(info),
+                retries=urllib3.Retry(total=2, connect=2, read=0, status=0),
             )
 
-    def request(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: dict[str, Any] | None,
+        content_type: str,
+        timeout: urllib3.Timeout,
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
         url = self.server + path + (f"?{urlencode(params)}" if params else "")
+        data = None if body is None else json.dumps(body).encode()
         for attempt in (1, 2):
             headers = dict(self._headers)
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
+            if data is not None:
+                headers["Content-Type"] = content_type
             try:
-                resp = self._pool.request(method, url, body=data, headers=headers, timeout=self._timeout)
+                resp = self._pool.request(
+                    method, url, body=data, headers=headers, timeout=timeout, preload_content=not stream
+                )
             except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out (after retries)
-                raise ApiError(0, method, path, f"{type(exc).__name__}: {exc}") from None
+                raise ApiError(None, method, path, f"{type(exc).__name__}: {exc}") from None
             if resp.status == 401 and attempt == 1:
+                resp.release_conn()
                 self._connect()
                 continue
             break
-        payload = json.loads(resp.data) if resp.data else {}
         if resp.status >= 300:
-            message = payload.get("message") if isinstance(payload, dict) else None
-            raise ApiError(resp.status, method, path, message or resp.reason or "")
-        return payload
+            raise ApiError(resp.status, method, path, _message(resp.data) or resp.reason or "")
+        return resp
 
-    def get(self, path: str, **params: str) -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One call; ``timeout``: seconds to wait for the answer (default: the client's)."""
+        wait = self._timeout if timeout is None else urllib3.Timeout(connect=5.0, read=timeout)
+        resp = self._send(method, path, body, params, content_type, wait)
+        return json.loads(resp.data) if resp.data else {}
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """Query parameters as the API spells them, e.g. ``labelSelector="app=x"``."""
         return self.request("GET", path, params=params or None)
+
+    def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else {}
+        return self.get(path, **params)["items"]
 
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", path, body)
 
-    def delete(self, path: str, propagation_policy: str = "Background") -> dict[str, Any]:
-        return self.request("DELETE", path, {"propagationPolicy": propagation_policy})
+    def patch(self, path: str, body: dict[str, Any], content_type: str = MERGE_PATCH) -> dict[str, Any]:
+        return self.request("PATCH", path, body, content_type=content_type)
+
+    def delete(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+        """``body``: DeleteOptions; query parameters as the API spells them (``propagationPolicy``)."""
+        return self.request("DELETE", path, body, params=params or None)
+
+    def watch(
+        self, path: str, params: dict[str, Any], stop: threading.Event | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch (``resourceVersion``, ``timeoutSeconds`` ... in ``params``), one dict
+        each, until the server ends it or ``stop`` is set."""
+        wait = urllib3.Timeout(connect=10.0, read=90.0)
+        resp = self._send("GET", path, None, {**params, "watch": "1"}, "application/json", wait, stream=True)
+        try:
+            for line in resp:
+                if stop is not None and stop.is_set():
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            resp.release_conn()
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def _message(data: bytes) -> str | None:
+    """The ``message`` of a Status answer; the text of anything else (e.g. a proxy's error page)."""
+    try:
+        payload = json.loads(data) if data else None
+    except ValueError:
+        return data[:500].decode(errors="replace")
+    return payload.get("message") if isinstance(payload, dict) else None

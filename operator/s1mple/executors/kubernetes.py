@@ -80,7 +80,8 @@ class KubernetesExecutor:
             owners = meta.get("ownerReferences") or []
             if meta["name"] != keep and any(o.get("uid") == owner_uid for o in owners):
                 try:
-                    self.api.delete(f"{_jobs(namespace)}/{meta['name']}")
+                    background = {"propagationPolicy": "Background"}
+                    self.api.delete(f"{_jobs(namespace)}/{meta['name']}", background)
                     retired.append(meta["name"])
                 except ApiError as exc:
                     if exc.status != 404:
