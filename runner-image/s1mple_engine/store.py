@@ -233,7 +233,7 @@ def _sequential_upload() -> Any:
     return TransferConfig(use_threads=False)
 
 
-def _s3_failures() -> tuple[type[BaseException], ...]:
+def _s3_failures() -> tuple[type[Exception], ...]:
     """What boto3 and botocore raise when storage is unreachable, refuses or fails (with the socket
     errors under them): storage trouble, a StoreError naming the endpoint.  Anything else (a TypeError, a
     KeyError in our own code) is a bug and propagates as itself.  Evaluated only when something was
