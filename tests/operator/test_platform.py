@@ -109,7 +109,7 @@ def test_max_failed_indexes_default_is_a_quarter_and_never_above_completions(com
         ("labels", {"bad key": "x"}, "key 'bad key'"),
         ("labels", {"team": "x" * 64}, "at most 63"),
         ("labels", {"team": "has space"}, "value 'has space'"),
-        ("labels", {"s1mple.io/generation": "9"}, "prefix the operator sets"),
+        ("labels", {"s1mple.io/generation": "9"}, "prefix the controller sets"),
         ("labels", {KUEUE_QUEUE_LABEL: "q"}, "runner.queueName"),
         ("labels", {"Example.com/x": "y"}, "lowercase DNS subdomain"),
         ("annotations", {"x" * 64: "y"}, "1-63 characters"),

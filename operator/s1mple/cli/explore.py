@@ -4,7 +4,7 @@ It lists every optimization and variant test in the store (kind, name, counts, b
 progress for a sweep still running, and opens their reports (built on the fly when a folder has none).
 It listens on 127.0.0.1 by default and serves only what is inside the store: a report is served only
 for a folder the listing found, and any request path with ``..`` (plain or percent-encoded, once or
-twice) is refused.  aiohttp: the operator's framework already (kopf), asyncio, no extra server.
+twice) is refused.  aiohttp: the controller's framework already (kopf), asyncio, no extra server.
 """
 
 from __future__ import annotations

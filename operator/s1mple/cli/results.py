@@ -81,7 +81,7 @@ def endpoint_for(storage: dict[str, Any], override: str | None) -> str | None:
 
 def credentials(api: Any, namespace: str, storage: dict[str, Any]) -> tuple[dict[str, str], str]:
     """boto3 keyword arguments and where they came from: the environment, else the resource's Secret read
-    with the caller's own identity (a 403 says so; the operator's rights are never used)."""
+    with the caller's own identity (a 403 says so; the controller's rights are never used)."""
     from s1mple.executors.apiserver import ApiError
 
     if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):

@@ -1,4 +1,5 @@
-"""`s1mple operator`: run the operator against the current kubeconfig (the operator image runs this too)."""
+"""`s1mple operator`: run the s1mple controller (the Kubernetes operator) against the current kubeconfig
+(the operator image runs this too)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "operator",
-        help="run the Optimization/VariantTest operator against the current kubeconfig",
+        help="run the s1mple controller (the Optimization/VariantTest Kubernetes operator) here",
         description="Reconcile Optimization and VariantTest resources into Indexed Jobs. One replica.",
     )
     p.add_argument(

@@ -15,7 +15,7 @@ from s1mple.executors.apiserver import ApiError, ApiServer
 
 @dataclass(frozen=True)
 class JobState:
-    """What the operator needs from a Job's status."""
+    """What the controller needs from a Job's status."""
 
     name: str
     active: int

@@ -1,6 +1,6 @@
-"""Whose storage credentials a resource may use: the guard against the operator as a confused deputy.
+"""Whose storage credentials a resource may use: the guard against the controller as a confused deputy.
 
-The operator can read every Secret in the namespaces it watches; a user who may only create Optimizations
+The controller can read every Secret in the namespaces it watches; a user who may only create Optimizations
 must not be able to borrow that power (docs/security.md).  So a Secret named by
 ``storage.credentialsSecretRef`` is used only if whoever may write Secrets opted it in:
 
@@ -9,7 +9,7 @@ must not be able to borrow that power (docs/security.md).  So a Secret named by
   of the Secret to read);
 * the annotation ``s1mple.io/storage-endpoint``: the only endpoint requests signed with the Secret go to
   (the resource's ``storage.endpoint`` must be it);
-* pods that receive the credentials run an image the operator's admin allows (``--allowed-runner-images``
+* pods that receive the credentials run an image the controller's admin allows (``--allowed-runner-images``
   / ``S1MPLE_ALLOWED_RUNNER_IMAGES``; default: the default runner image's repository).
 
 Nothing of a Secret (its keys, labels, values, even whether it exists) is echoed into status or Events.
@@ -71,9 +71,9 @@ def check_runner_image(spec: ClusterFields) -> None:
     if not image_allowed(spec.runner.image, allowed):
         raise ConfigError(
             f"runner.image: {spec.runner.image!r} may not receive the storage credentials of "
-            f"storage.credentialsSecretRef; the operator allows images under {', '.join(allowed)} "
+            f"storage.credentialsSecretRef; the controller allows images under {', '.join(allowed)} "
             f"(its --allowed-runner-images setting, {ALLOWED_IMAGES_ENV}): use one of those, or ask the "
-            "operator's admin to allow this image"
+            "controller's admin to allow this image"
         )
 
 

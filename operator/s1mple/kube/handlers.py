@@ -44,7 +44,7 @@ def context() -> Context:
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf's watches log in as the operator's REST client does (in a pod: KUBERNETES_SERVICE_HOST)."""
+    """kopf's watches log in as the controller's REST client does (in a pod: KUBERNETES_SERVICE_HOST)."""
     return apiserver.login()
 
 
@@ -65,7 +65,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "s1mple-operator"
     settings.peering.standalone = True
-    # The operator knows its two kinds: no listing/watching of CRDs and namespaces, so a Role in the
+    # The s1mple controller knows its two kinds: no listing/watching of CRDs and namespaces, so a Role in the
     # watched namespace is all it needs (--namespace). The kinds must be served when it starts.
     settings.scanning.disabled = True
     # a timer ticks every few seconds per resource: its "succeeded" lines are noise in the log

@@ -1,4 +1,4 @@
-"""What the operator tells Prometheus (``/metrics``) and its log, one line per step of a resource.
+"""What the controller tells Prometheus (``/metrics``) and its log, one line per step of a resource.
 
 Metrics (served by ``s1mple operator --metrics-port``, Prometheus text format):
 
@@ -144,5 +144,5 @@ def log_step(ref: ResourceRef, event: Event) -> None:
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
-    """Serve ``/metrics`` from a thread of the operator process."""
+    """Serve ``/metrics`` from a thread of the controller process."""
     start_http_server(port, addr=host)

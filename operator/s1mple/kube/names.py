@@ -56,7 +56,7 @@ def job_name(kind: str, name: str, uid: str, generation: int) -> str:
     return f"{base}{tag}"
 
 
-#: Label of every object the operator creates (its Jobs are listed by it).
+#: Label of every object the controller creates (its Jobs are listed by it).
 MANAGED_BY = ("app.kubernetes.io/managed-by", "s1mple-operator")
 
 

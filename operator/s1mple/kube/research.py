@@ -92,7 +92,7 @@ class PlannedResource:
 
     def job_plan(self, job_name: str) -> jobs.JobPlan:
         """The Job of this generation: the layout of its stored manifest (read now if not planned now,
-        e.g. to re-create a Job deleted behind the operator's back)."""
+        e.g. to re-create a Job deleted behind the controller's back)."""
         layout = self.layout or stored_layout(self.store, self.plan_id)
         pc = self.spec.parallel_config
         return jobs.JobPlan(
@@ -277,7 +277,7 @@ def stored_layout(store: Store, plan_id: str) -> Layout:
 def store_plan(planned: PlannedResource) -> PlannedResource:
     """One pass over the plan: run_ids, and the runs without a result streamed into chunks; then
     run_ids.json and the manifest (last).  A plan whose manifest exists keeps its stored layout: a Job
-    made from it may be running (e.g. the operator restarted between writing it and making the Job)."""
+    made from it may be running (e.g. the controller restarted between writing it and making the Job)."""
     store, plan_id = planned.store, planned.plan_id
     done = planned.stored_records()  # read once: the progress ticks go on from these parts
     stored = stored_layout(store, plan_id) if store.exists(chunks.manifest_key(plan_id)) else None

@@ -57,7 +57,7 @@ class _ClusterResearch(ClusterFields):
         return self
 
 
-#: The most runs one Optimization may plan on a cluster: the operator keeps every run_id and stored record
+#: The most runs one Optimization may plan on a cluster: the controller keeps every run_id and stored record
 #: of a generation (~1 KB a run), and one resource must not take it down for the others (a 100,000-run
 #: Optimization peaks at ~371 MB; the Deployment's limit is 1 GiB).  Larger sweeps: split them, or sample.
 CLUSTER_MAX_COMBINATIONS = 200_000

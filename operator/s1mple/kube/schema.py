@@ -4,7 +4,7 @@ The CRDs in ``crds/`` are generated from the same models that load the local YAM
 the CLI accepts is a field the API server accepts (and ``kubectl explain`` documents).  Structural schemas
 forbid ``$ref``, require a ``type`` at every level and cannot express unions of different types; values
 whose shape is open (plugin params, override trees, union types) are emitted as
-``x-kubernetes-preserve-unknown-fields`` and validated by the operator with the pydantic model instead.
+``x-kubernetes-preserve-unknown-fields`` and validated by the controller with the pydantic model instead.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _extras(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _open(node: dict[str, Any]) -> dict[str, Any]:
-    """A value of open shape: any JSON, checked by the operator's pydantic validation."""
+    """A value of open shape: any JSON, checked by the controller's pydantic validation."""
     out: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
     if "description" in node:
         out["description"] = node["description"]

@@ -147,7 +147,7 @@ def open_resource_store(ref: ResourceRef, spec: OptimizationSpec | VariantTestSp
     bucket, _, prefix = storage.uri[len("s3://") :].partition("/")
     own_endpoint = os.environ.get("AWS_ENDPOINT_URL")
     endpoint = storage.endpoint or own_endpoint
-    # without a Secret, the operator's own credentials go only to its own endpoint: elsewhere, unsigned
+    # without a Secret, the controller's own credentials go only to its own endpoint: elsewhere, unsigned
     foreign = storage.endpoint is not None and not (
         own_endpoint and credentials.same_endpoint(storage.endpoint, own_endpoint)
     )

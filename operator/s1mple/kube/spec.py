@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, StringConstraints, field_validator,
 
 from s1mple_engine.config import Operation, SpecModel
 
-# The runner image of a resource that names none: the operator's setting (the chart's runner.image,
+# The runner image of a resource that names none: the controller's setting (the chart's runner.image,
 # S1MPLE_RUNNER_IMAGE) or else this release's image, tagged with the s1mple distribution's version
 # (pyproject.toml), the tag tests/cluster/images gives the image it builds.
 DEFAULT_RUNNER_IMAGE = (
@@ -24,7 +24,7 @@ DEFAULT_RUNNER_IMAGE = (
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 #: The Kueue label that names the LocalQueue a Job waits in (https://kueue.sigs.k8s.io).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-#: Label/annotation prefixes the operator and the Job controller own: a user value would clash.
+#: Label/annotation prefixes the controller and the Job controller own: a user value would clash.
 RESERVED_PREFIXES = ("s1mple.io/", "batch.kubernetes.io/")
 _NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -42,7 +42,7 @@ def _quantity_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-#: The CRD says int-or-string with the pattern (as controller-gen writes quantities); the operator checks
+#: The CRD says int-or-string with the pattern (as controller-gen writes quantities); the controller checks
 #: the text, so a negative integer is refused with the same message as "-1".
 Quantity = Annotated[
     str,
@@ -84,7 +84,8 @@ def metadata_key_problem(key: str) -> str | None:
     if key == KUEUE_QUEUE_LABEL:
         return f"key {key!r} is set from runner.queueName: set that instead"
     if key.startswith(RESERVED_PREFIXES):
-        return f"key {key!r} is under a prefix the operator sets ({', '.join(RESERVED_PREFIXES)}): rename it"
+        owned = ", ".join(RESERVED_PREFIXES)
+        return f"key {key!r} is under a prefix the controller sets ({owned}): rename it"
     return None
 
 
@@ -263,7 +264,7 @@ class RunnerSpec(SpecModel):
     def _valid_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
         problems = [p for p in map(metadata_key_problem, annotations) if p]
         size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
-        if size > ANNOTATIONS_BYTES // 2:  # leave room for the operator's and controllers' own
+        if size > ANNOTATIONS_BYTES // 2:  # leave room for the controller's and controllers' own
             problems.append(f"{size} bytes in all; keep them under {ANNOTATIONS_BYTES // 2}")
         if problems:
             raise ValueError("; ".join(problems))

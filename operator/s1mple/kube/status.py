@@ -128,7 +128,7 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-#: Phases in which the operator still has work to do (Reconciling=True); the others are final.
+#: Phases in which the controller still has work to do (Reconciling=True); the others are final.
 IN_PROGRESS = (None, Phase.PENDING, Phase.QUEUED, Phase.RUNNING)
 #: Condition types, in the order status lists them.
 CONDITION_TYPES = ("Succeeded", "Ready", "Reconciling", "Stalled")
@@ -225,7 +225,7 @@ def bounded(entry: dict[str, Any]) -> dict[str, Any]:
 
 def status_patch(status: ResearchStatus) -> dict[str, Any]:
     """The whole status as a JSON merge patch body (camelCase).  Unset top-level fields are sent as null,
-    which removes them (status is owned by the operator alone, so a new generation leaves nothing stale);
+    which removes them (status is owned by the controller alone, so a new generation leaves nothing stale);
     nulls inside are left out, as the API server would drop them."""
     body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     for name, field in ResearchStatus.model_fields.items():
