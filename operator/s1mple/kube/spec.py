@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Annotated, Any
 
@@ -73,6 +74,20 @@ def label_value_problem(key: str, value: str) -> str | None:
             "ending with a letter or digit"
         )
     return None
+
+
+def label_problems(
+    labels: dict[str, str], key_problem: Callable[[str], str | None] = key_syntax_problem
+) -> list[str]:
+    """Every key (by ``key_problem``) and value of ``labels`` that may not be a label, said at once."""
+    problems = [p for p in map(key_problem, labels) if p]
+    return problems + [p for k, v in labels.items() if (p := label_value_problem(k, v))]
+
+
+def refuse(problems: list[str]) -> None:
+    """A validator's verdict: pydantic reports the ValueError under the field's name."""
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def metadata_key_problem(key: str) -> str | None:
@@ -253,10 +268,7 @@ class RunnerSpec(SpecModel):
     @field_validator("labels")
     @classmethod
     def _valid_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        problems = [p for p in map(metadata_key_problem, labels) if p]
-        problems += [p for k, v in labels.items() if (p := label_value_problem(k, v))]
-        if problems:
-            raise ValueError("; ".join(problems))
+        refuse(label_problems(labels, metadata_key_problem))
         return labels
 
     @field_validator("annotations")
@@ -264,19 +276,15 @@ class RunnerSpec(SpecModel):
     def _valid_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
         problems = [p for p in map(metadata_key_problem, annotations) if p]
         size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
-        if size > ANNOTATIONS_BYTES // 2:  # leave room for the controller's and controllers' own
+        if size > ANNOTATIONS_BYTES // 2:  # leave room for s1mple's and the Kubernetes controllers' own
             problems.append(f"{size} bytes in all; keep them under {ANNOTATIONS_BYTES // 2}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        refuse(problems)
         return annotations
 
     @field_validator("node_selector")
     @classmethod
     def _labels(cls, selector: dict[str, str]) -> dict[str, str]:
-        problems = [f"nodeSelector {p}" for p in map(key_syntax_problem, selector) if p]
-        problems += [f"nodeSelector {p}" for k, v in selector.items() if (p := label_value_problem(k, v))]
-        if problems:
-            raise ValueError("; ".join(problems))
+        refuse([f"nodeSelector {p}" for p in label_problems(selector)])
         return selector
 
 
