@@ -33,7 +33,6 @@ import boto3  # noqa: E402
 
 from tests.cluster import cluster as test_cluster  # noqa: E402
 from tests.cluster.fixtures import KubeCluster, wait_for  # noqa: E402
-from tests.cluster.rest import KubeRest  # noqa: E402
 from tests.operator import test_faults_cluster as faults  # noqa: E402
 from tests.operator.harness import (  # noqa: E402
     OperatorProcess,
@@ -156,7 +155,7 @@ def main() -> None:
         c.load() if reuse else c.start()
         try:
             kc = KubeCluster(c)
-            api = KubeRest(c.api(), kc.api_url)
+            api = c.rest()
             cp = Campaign(kc, work)
             reference = cp.sweep("reference", lambda name: None, None)
 

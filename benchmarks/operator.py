@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
-import requests  # noqa: E402
 import yaml  # noqa: E402
 
+from s1mple.executors.apiserver import ApiError  # noqa: E402
 from tests.cluster import cluster as test_cluster  # noqa: E402
 from tests.cluster.fixtures import KubeCluster  # noqa: E402
 from tests.operator.harness import OperatorProcess, kubectl_apply, storage_secret, wait_for_phase  # noqa: E402
@@ -101,14 +101,10 @@ class Timeline(dict):
         self.setdefault(what, time.perf_counter() - self.t0)
 
     def _watch(self, kc: KubeCluster, path: str, params: dict, fn) -> None:
-        session = kc.cluster.api()
-        params = {**params, "watch": "1", "timeoutSeconds": "1800"}
         try:
-            with session.get(kc.api_url + path, params=params, stream=True, timeout=(5, 1900)) as resp:
-                for line in resp.iter_lines():
-                    if line:
-                        fn(json.loads(line)["object"])
-        except requests.RequestException:
+            for event in kc.cluster.rest().watch(path, {**params, "timeoutSeconds": "1800"}):
+                fn(event["object"])
+        except ApiError:
             return  # the benchmark is over (or the cluster stopped)
 
     def _resource(self, body: dict) -> None:

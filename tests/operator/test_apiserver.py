@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import kopf
 import pytest
 import yaml
 
-from s1mple.executors.apiserver import ApiError, ApiServer
+from s1mple.executors.apiserver import STRATEGIC_MERGE_PATCH, ApiError, ApiServer
 from s1mple.executors.kubernetes import KubernetesExecutor
 from s1mple.kube.names import MANAGED_BY
 
@@ -78,3 +79,34 @@ def test_a_rejected_token_logs_in_again_once_then_says_unauthorized(kube_cluster
         api.get("/api/v1/namespaces/default")
     assert err.value.status == 401
     assert len(logins) == 2  # at start, and once more after the 401 (a rotated token would be re-read)
+
+
+def test_watch_and_patch_see_each_other(kube_api, kube_namespace):
+    """The calls the tests and the node agent add: a merge patch, a strategic merge patch, a watch."""
+    path = f"/api/v1/namespaces/{kube_namespace}/configmaps"
+    kube_api.create(path, {"metadata": {"name": "w"}, "data": {"a": "1"}})
+    listed = kube_api.get(path)
+    events = []
+
+    def watch() -> None:
+        params = {"resourceVersion": listed["metadata"]["resourceVersion"], "timeoutSeconds": "20"}
+        for event in kube_api.watch(path, params, stop):
+            events.append((event["type"], event["object"]["data"]))
+            if len(events) == 2:
+                stop.set()
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    kube_api.patch(f"{path}/w", {"data": {"b": "2"}})
+    kube_api.patch(f"{path}/w", {"data": {"c": "3"}}, STRATEGIC_MERGE_PATCH)
+    watcher.join(60)
+    assert events == [("MODIFIED", {"a": "1", "b": "2"}), ("MODIFIED", {"a": "1", "b": "2", "c": "3"})]
+    assert [c["metadata"]["name"] for c in kube_api.list(path) if c["metadata"]["name"] == "w"] == ["w"]
+
+
+def test_an_unreachable_api_server_is_an_api_error_without_a_status():
+    info = kopf.ConnectionInfo(server="https://127.0.0.1:9", insecure=True)
+    with pytest.raises(ApiError) as err:
+        ApiServer(login=lambda: info, timeout=2).get("/api/v1/namespaces")
+    assert err.value.status is None and "unreachable" in str(err.value)

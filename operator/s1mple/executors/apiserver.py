@@ -212,8 +212,9 @@ class ApiServer:
         self, path: str, params: dict[str, Any], stop: threading.Event | None = None
     ) -> Iterator[dict[str, Any]]:
         """The events of a watch (``resourceVersion``, ``timeoutSeconds`` ... in ``params``), one dict
-        each, until the server ends it or ``stop`` is set."""
-        wait = urllib3.Timeout(connect=10.0, read=90.0)
+        each, until the server ends it (after ``timeoutSeconds``) or ``stop`` is set."""
+        quiet = float(params.get("timeoutSeconds") or 60) + 30  # the server ends it before this
+        wait = urllib3.Timeout(connect=10.0, read=quiet)
         resp = self._send("GET", path, None, {**params, "watch": "1"}, "application/json", wait, stream=True)
         try:
             for line in resp:
@@ -221,6 +222,8 @@ class ApiServer:
                     return
                 if line.strip():
                     yield json.loads(line)
+        except urllib3.exceptions.HTTPError as exc:  # the connection broke mid-watch
+            raise ApiError(None, "WATCH", path, f"{type(exc).__name__}: {exc}") from None
         finally:
             resp.release_conn()
 
