@@ -83,7 +83,7 @@ def sweep_numbers(path: Path, out_dir: Path) -> dict[str, Any]:
     from s1mple.executors.local import execute_payload
     from s1mple.meta.aggregation import latest_by_run_id
     from s1mple.meta.planner import plan_file
-    from s1mple.meta.service import Sweep
+    from s1mple.executors.sweep import LocalSweep
     from s1mple_engine.runs import read_records
 
     plan = plan_file(path)
@@ -93,7 +93,7 @@ def sweep_numbers(path: Path, out_dir: Path) -> dict[str, Any]:
         records = [execute_payload(plan.payload(i)) for i in range(0, plan.total, stride)]
         entry["sampled"] = f"every {stride}th of {plan.total} planned runs"
     else:
-        sweep = Sweep(plan, out=str(out_dir), progress=False, max_workers=2)
+        sweep = LocalSweep(plan, out=str(out_dir), progress=False, max_workers=2)
         sweep.write_report = lambda: None  # the report is not a result; skip its rendering
         outcome = sweep.run()
         records = list(latest_by_run_id(read_records(sweep.store)).values())
