@@ -81,9 +81,9 @@ def sweep_numbers(path: Path, out_dir: Path) -> dict[str, Any]:
     """Run one example sweep on the real engine: the whole sweep through the local pool, as `s1mple
     optimize` does, or (a large, slow example: :data:`SAMPLED`) every n-th planned run in this process."""
     from s1mple.executors.local import execute_payload
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.aggregation import latest_by_run_id
     from s1mple.meta.planner import plan_file
-    from s1mple.executors.sweep import LocalSweep
     from s1mple_engine.runs import read_records
 
     plan = plan_file(path)
