@@ -264,3 +264,16 @@ def test_a_deleted_resource_leaves_nothing_behind(resource):
     assert resource.state.followed and resource.state.size() > 0
     resource.state.forget_resource(resource.ref.uid)
     assert resource.state.size() == 0
+
+
+def test_a_queued_job_waits_for_admission_then_runs(resource):
+    resource.spec["runner"] = {"queueName": "research"}
+    out = resource.tick()
+    job_name = resource.status["jobName"]
+    assert resource.status["phase"] == "Queued"
+    assert [e.reason for e in out.events] == ["Planned", "JobCreated"]
+    assert resource.cluster.jobs[job_name]["spec"]["suspend"] is True
+    assert resource.tick() == rec.Outcome()  # suspended: nothing runs, storage is not even read
+    resource.cluster.jobs[job_name]["spec"]["suspend"] = False  # Kueue admits it
+    out = resource.tick()
+    assert resource.status["phase"] == "Running" and [e.reason for e in out.events] == ["Admitted"]
