@@ -114,12 +114,12 @@ print(json.dumps({"space": plan.describe(samples=1)["space_without_constraints"]
 
 def sweep(spec: Path, out: Path, workers: int) -> tuple[float, object]:
     """Plan + the whole sweep (validate, search loop, runs, aggregate, write), timed together."""
+    from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.planner import plan_file
-    from s1mple.meta.service import Sweep
 
     t0 = time.perf_counter()
     plan = plan_file(spec)
-    outcome = Sweep(plan, out=str(out), max_workers=workers, progress=False).run()
+    outcome = LocalSweep(plan, out=str(out), max_workers=workers, progress=False).run()
     return time.perf_counter() - t0, outcome
 
 
