@@ -130,7 +130,7 @@ def run_backtest(
         opps,
         plan,
         strat.threat,
-        ops["ThreatOperator"].aggregation_strategy.value,
+        ops["ThreatOperator"].aggregation.value,
         rules,
         cash=operation.cash,
         commission=operation.commission,
@@ -190,24 +190,6 @@ def build_result(
         [(a - lo, b - lo) for a, b in sim.intervals] if lo else sim.intervals,
         data.bars_per_year,
     )
-    status = sim.opp_status
-    tw = strat.threat
-    rejection_types = []
-    for threat_list in sim.opp_threats.values():
-        rejection_types += [tw[sim.threats[t][1]].threat_type for t in threat_list]
-    skipped = [sim.opp_reason.get(j, "") for j in np.flatnonzero(status == SKIPPED).tolist()]
-    causality = Causality.model_construct(
-        opportunities_detected=len(opps),
-        opportunities_rejected=int((status == REJECTED).sum()),
-        opportunities_skipped=len(skipped),
-        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
-        top_rejection_reasons=[
-            RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
-        ],
-        skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
-    )
-    tnames = times_iso(data.time) if curves else []
-    wnames = tnames[lo:]
     res = BacktestResult.model_construct(
         operation=operation.name,
         strategy=strat.name,
@@ -217,7 +199,7 @@ def build_result(
         bars=len(times),
         initial_cash=float(operation.cash),
         metrics=metrics,
-        causality=causality,
+        causality=causality(strat, opps, sim, lo),
         equity_curve=None,
         drawdown_curve=None,
         monthly_returns=[],
@@ -229,8 +211,47 @@ def build_result(
     )
     if data.timeframe_note:
         res.notes.append(data.timeframe_note)
-    if not curves:
-        return res
+    if curves:
+        add_records(res, strat, data, opps, sim, eqx, dd, lo)
+    return res
+
+
+def causality(strat: Strategy, opps: Opportunities, sim: SimOutput, lo: int) -> Causality:
+    """How the run's opportunities fared: detected, rejected by threats (and by which), skipped (and why)."""
+    status = sim.opp_status
+    threat_workers = strat.threat
+    rejection_types = []
+    for threat_list in sim.opp_threats.values():
+        rejection_types += [threat_workers[sim.threats[t][1]].threat_type for t in threat_list]
+    skipped = [sim.opp_reason.get(j, "") for j in np.flatnonzero(status == SKIPPED).tolist()]
+    return Causality.model_construct(
+        opportunities_detected=len(opps),
+        opportunities_rejected=int((status == REJECTED).sum()),
+        opportunities_skipped=len(skipped),
+        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
+        top_rejection_reasons=[
+            RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
+        ],
+        skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
+    )
+
+
+def add_records(
+    res: BacktestResult,
+    strat: Strategy,
+    data: MarketData,
+    opps: Opportunities,
+    sim: SimOutput,
+    eqx: np.ndarray,
+    dd: np.ndarray,
+    lo: int,
+) -> None:
+    """The curves and the trade, opportunity, threat and fill lists (``curves=True``)."""
+    tnames = times_iso(data.time)
+    wnames = tnames[lo:]
+    times = data.time[lo:]
+    status = sim.opp_status
+    tw = strat.threat
     oids = opportunity_ids(opps.bars)
     tids = threat_ids(sim.threats)
     res.equity_curve = Curve.model_construct(time=wnames, values=eqx[1:].tolist())
@@ -252,7 +273,7 @@ def build_result(
             exit_reason=why,
             duration_bars=xb - eb,
         )
-        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in trades
+        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in sim.trades
     ]
     src_names = [w.name for w in strat.opportunity]
     records = []
@@ -300,4 +321,3 @@ def build_result(
         )
         for (b, j, s, u, p, fee, why) in sim.fills
     ]
-    return res

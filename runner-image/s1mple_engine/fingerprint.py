@@ -48,7 +48,7 @@ def _digest(chunks: Iterable[bytes]) -> str:
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
     """Top-level module -> distributions; scans every installed distribution, so only for custom plugins."""
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
 def distribution_version(module: str) -> str | None:
@@ -114,7 +114,7 @@ def blueprint_plugins(blueprint: dict[str, Any]) -> set[str]:
 
 
 def _plugin_print(name: str) -> str:
-    cls = all_plugins().get(name)
+    cls: type | None = all_plugins().get(name)
     return plugin_fingerprint(cls) if cls is not None else "unknown"  # validation reports the name
 
 

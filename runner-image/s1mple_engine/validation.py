@@ -124,7 +124,6 @@ def _shadow(cls: type[Plugin], wc: WorkerConfig) -> Plugin:
     inst = cls.__new__(cls)
     ok = tuple(t for t in (wc.triggers or ()) if t in cls.triggers)
     inst.active_triggers = ok or tuple(cls.default_triggers)
-    inst.shadow = True
     return inst
 
 
@@ -144,9 +143,9 @@ def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
         if probs:
             continue
         strat.paths.append((path, inst))
-        if category == "planning":
+        if isinstance(inst, PlanningWorker) and phase:
             strat.planning[phase].append(inst)
-        elif category == "execution":
+        elif isinstance(inst, ExecutionWorker) and phase:
             strat.execution[phase].append(inst)
         else:
             getattr(strat, category).append(inst)

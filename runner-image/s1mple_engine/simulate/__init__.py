@@ -50,47 +50,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..workers import Context, Opportunities, PlanDraft, ThreatWorker
+from ..workers import Context, Opportunities, Plan, ThreatWorker
 from .loop import Simulation
-from .outcome import (
-    CANCELLED,
-    CLOSED_ONLY,
-    EXPIRED,
-    PENDING,
-    REJECTED,
-    SKIPPED,
-    STATUS_NAMES,
-    TRADED,
-    UNFILLED,
-    VETO_ALL,
-    VETO_FIRST,
-    VETO_NONE,
-    SimOutput,
-)
+from .outcome import REJECTED, SKIPPED, STATUS_NAMES, SimOutput
 
-__all__ = [
-    "CANCELLED",
-    "CLOSED_ONLY",
-    "EXPIRED",
-    "PENDING",
-    "REJECTED",
-    "SKIPPED",
-    "STATUS_NAMES",
-    "TRADED",
-    "UNFILLED",
-    "VETO_ALL",
-    "VETO_FIRST",
-    "VETO_NONE",
-    "SimOutput",
-    "Simulation",
-    "simulate",
-]
+__all__ = ["REJECTED", "SKIPPED", "STATUS_NAMES", "SimOutput", "Simulation", "simulate"]
 
 
 def simulate(
     ctx: Context,
     opps: Opportunities,
-    plan: PlanDraft,
+    plan: Plan,
     threat_workers: list[ThreatWorker],
     veto: str,
     exec_rules: list[dict[str, Any]],
@@ -105,8 +75,22 @@ def simulate(
 
     Bankruptcy is rare, so the loop first runs without looking for it (no scan per segment); only when the
     equity curve touched zero does it run again checking every segment for ruin."""
-    costs = {"cash": cash, "commission": commission, "slippage": slippage, "fill_at": fill_at}
-    out = Simulation(ctx, opps, plan, threat_workers, veto, exec_rules, **costs, ruin_checks=False).run()
-    if out.eqx.min() <= 0.0:
-        out = Simulation(ctx, opps, plan, threat_workers, veto, exec_rules, **costs, ruin_checks=True).run()
+    out = None
+    for ruin_checks in (False, True):
+        out = Simulation(
+            ctx,
+            opps,
+            plan,
+            threat_workers,
+            veto,
+            exec_rules,
+            cash=cash,
+            commission=commission,
+            slippage=slippage,
+            fill_at=fill_at,
+            ruin_checks=ruin_checks,
+        ).run()
+        if out.eqx.min() > 0.0:
+            break
+    assert out is not None
     return out

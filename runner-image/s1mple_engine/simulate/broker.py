@@ -8,7 +8,7 @@ Fill prices (the one place they are computed):
   without slippage; a working **stop** entry at its level or the gapped open (worse), with slippage:
   :func:`working_entry_price`;
 * stops, take-profits and partial targets fill at their level or the gapped open, only the stop with
-  slippage: :meth:`ExitLevels.apply_touch <s1mple_engine.simulate.stops.ExitLevels.apply_touch>`;
+  slippage: :meth:`Broker.fill_touch`;
 * every fill pays ``commission x |units| x price`` (:meth:`Broker.fill`).
 """
 
@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..workers import ENTRY_LIMIT, SIZE_AMOUNT, SIZE_FRACTION, Opportunities, PlanDraft
+from ..workers import ENTRY_LIMIT, SIZE_AMOUNT, SIZE_FRACTION, Opportunities, Plan
 from .outcome import TRADED, UNFILLED, Fill, Trade
 from .stops import ExitLevels
 from .threats import ThreatBook
@@ -55,7 +55,7 @@ class Broker:
         commission: float,
         slippage: float,
         opps: Opportunities,
-        plan: PlanDraft,
+        plan: Plan,
         levels: ExitLevels,
         threats: ThreatBook,
         status: list[int],
@@ -213,6 +213,37 @@ class Broker:
             self.side = 0
             self.opp = -1
             self.twap_left = 0
+
+    def fill_touch(self, bar: int, stop_l: float, best: float, trailed: bool) -> None:
+        """Fill what ``bar`` touched (:meth:`ExitLevels.first_touch`), conservatively: the stop first (at
+        its level, or the open when the bar gapped through it, with slippage), else the take-profit, else
+        the nearest partial target (at the level or the better open, no slippage; a partial may move the
+        stop to breakeven)."""
+        levels, side = self.levels, self.side
+        low, high, open_ = levels.bar_in_long_space(bar, side)
+        if levels.trails:
+            levels.best = best
+            if trailed:
+                levels.stop = side * stop_l
+                levels.stop_kind = "trailing_stop"
+        tp_l = side * levels.tp if levels.tp == levels.tp else math.inf
+        if low <= stop_l:
+            price = side * min(open_, stop_l)
+            self.close(bar, self.units, price * (1.0 - side * self.slippage), levels.stop_kind)
+        elif high >= tp_l:
+            self.close(bar, self.units, side * max(open_, tp_l), "take_profit")
+        else:
+            level, fraction, breakeven = levels.partials.pop(0)
+            u = self.units * fraction
+            if self.integer_units[self.opp]:
+                u = float(math.floor(u))
+            if u > 0:
+                self.close(bar, u, side * max(open_, level), "partial_take_profit")
+            entry = self.entry_price
+            if breakeven and self.side and (levels.stop != levels.stop or side * entry > side * levels.stop):
+                levels.stop = entry
+                levels.stop_kind = "breakeven_stop"
+        levels.next_check = bar + 1
 
     def first_ruin_bar(self, a: int, b: int, close: np.ndarray, close_range: tuple[float, float]) -> int:
         """First bar in [a, b] whose close marks the open position's equity at or below zero, or -1.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..workers import CLOSE, ENTRY_LIMIT, ENTRY_MARKET, HOLD, Context, Opportunities, PlanDraft, ThreatWorker
+from ..workers import CLOSE, ENTRY_LIMIT, ENTRY_MARKET, HOLD, Context, Opportunities, Plan, ThreatWorker
 from .broker import Broker, slipped, working_entry_price
 from .equity import EquityCurve
 from .outcome import (
@@ -60,7 +60,7 @@ class Simulation:
         self,
         ctx: Context,
         opps: Opportunities,
-        plan: PlanDraft,
+        plan: Plan,
         threat_workers: list[ThreatWorker],
         veto: str,
         rules: list[dict[str, Any]],
@@ -212,7 +212,7 @@ class Simulation:
             )
             return RESTART
         if touch:
-            levels.apply_touch(broker, *touch)
+            broker.fill_touch(*touch)
             return RESTART
         return -1
 

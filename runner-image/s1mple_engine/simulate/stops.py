@@ -9,14 +9,13 @@ sorted, nearest first.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..data import MarketData
 
-if TYPE_CHECKING:
-    from .broker import Broker
+_NO_BARS = np.empty(0, dtype=np.intp)
 
 
 class ExitLevels:
@@ -50,6 +49,12 @@ class ExitLevels:
 
     def low_in_long_space(self, bar: int, side: int) -> float:
         return self.lows[bar] if side > 0 else -self.highs[bar]
+
+    def bar_in_long_space(self, bar: int, side: int) -> tuple[float, float, float]:
+        """(low, high, open) of ``bar`` in long space."""
+        if side > 0:
+            return self.lows[bar], self.highs[bar], self.opens[bar]
+        return -self.highs[bar], -self.lows[bar], -self.opens[bar]
 
     def arm(self, side: int, price: float, stop_dist: float, tp_dist: float) -> None:
         """Set the levels of a position entered at ``price``: stop and take-profit at their plan distances
@@ -114,7 +119,7 @@ class ExitLevels:
         if target_l < math.inf:
             target_hit = hi[a : b + 1] >= target_l
             hit = target_hit if hit is None else (hit | target_hit)
-        idx = np.flatnonzero(hit) if hit is not None else ()
+        idx = np.flatnonzero(hit) if hit is not None else _NO_BARS
         if not len(idx):
             if levels is not None:
                 self.best = max(self.best, float(hi[a : b + 1].max()))
@@ -128,36 +133,3 @@ class ExitLevels:
             return a + k, stop_l, self.best, False
         level = float(levels[k])
         return a + k, level, max(self.best, float(hi[a : a + k + 1].max())), level > stop_l
-
-    def apply_touch(self, broker: Broker, bar: int, stop_l: float, best: float, trailed: bool) -> None:
-        """Fill what ``bar`` touched, conservatively: the stop first (at the level, or the open when the bar
-        gapped through it, with slippage), else the take-profit, else the nearest partial target (at the
-        level or the better open, no slippage; a partial may move the stop to breakeven)."""
-        side = broker.side
-        if side > 0:
-            low, high, open_ = self.lows[bar], self.highs[bar], self.opens[bar]
-        else:
-            low, high, open_ = -self.highs[bar], -self.lows[bar], -self.opens[bar]
-        if self.trails:
-            self.best = best
-            if trailed:
-                self.stop = side * stop_l
-                self.stop_kind = "trailing_stop"
-        tp_l = side * self.tp if self.tp == self.tp else math.inf
-        if low <= stop_l:
-            price = side * min(open_, stop_l)
-            broker.close(bar, broker.units, price * (1.0 - side * broker.slippage), self.stop_kind)
-        elif high >= tp_l:
-            broker.close(bar, broker.units, side * max(open_, tp_l), "take_profit")
-        else:
-            level, fraction, breakeven = self.partials.pop(0)
-            u = broker.units * fraction
-            if broker.integer_units[broker.opp]:
-                u = float(math.floor(u))
-            if u > 0:
-                broker.close(bar, u, side * max(open_, level), "partial_take_profit")
-            entry = broker.entry_price
-            if breakeven and broker.side and (self.stop != self.stop or side * entry > side * self.stop):
-                self.stop = entry
-                self.stop_kind = "breakeven_stop"
-        self.next_check = bar + 1
