@@ -137,8 +137,9 @@ def run_backtest(
         slippage=operation.slippage,
         fill_at=operation.fill_at,
     )
-    res = build_result(operation, strat, data, opps, sim, curves, lo)
-    res.returns = return_stats(bar_returns(sim.eqx[lo:]), blocks, series)  # the window's bars only
+    rets = bar_returns(sim.eqx[lo:])  # the window's bars only
+    res = build_result(operation, strat, data, opps, sim, curves, lo, rets)
+    res.returns = return_stats(rets, blocks, series)
     return res
 
 
@@ -174,6 +175,7 @@ def build_result(
     sim: SimOutput,
     curves: bool,
     lo: int = 0,
+    rets: np.ndarray | None = None,
 ) -> BacktestResult:
     """The result of a run; with a trading window from bar ``lo``, equity, curves and metrics cover the
     bars ``lo`` .. end only (bar numbers in the records stay those of the whole data)."""
@@ -189,6 +191,7 @@ def build_result(
         [t[4] - t[2] for t in trades],
         [(a - lo, b - lo) for a, b in sim.intervals] if lo else sim.intervals,
         data.bars_per_year,
+        rets,
     )
     res = BacktestResult.model_construct(
         operation=operation.name,

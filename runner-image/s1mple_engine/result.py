@@ -216,11 +216,14 @@ def compute_metrics(
     durations: list[int],
     intervals: list[tuple[int, int]],
     bars_per_year: float | None = None,
+    rets: np.ndarray | None = None,
 ) -> tuple[Metrics, np.ndarray]:
     """Metrics from the close-marked equity ``eqx`` (eqx[0] = cash) and the trades; also the drawdown (%).
-    ``bars_per_year`` annualises Sharpe and Sortino (a series without timestamps: (bars - 1) / years)."""
+    ``bars_per_year`` annualises Sharpe and Sortino (a series without timestamps: (bars - 1) / years);
+    ``rets``: :func:`bar_returns` of ``eqx`` when the caller has them already."""
     n = len(eqx) - 1
-    rets = bar_returns(eqx)
+    if rets is None:
+        rets = bar_returns(eqx)
     with np.errstate(divide="ignore", invalid="ignore"):
         peak = np.maximum.accumulate(eqx)
         dd = (1.0 - eqx / peak) * 100.0

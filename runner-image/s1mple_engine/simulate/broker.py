@@ -101,9 +101,10 @@ class Broker:
 
     def fill(self, bar: int, delta: float, price: float, why: str, opp: int) -> None:
         """Trade ``delta`` units (> 0 buy, < 0 sell) at ``price``; the commission comes out of cash."""
-        fee = abs(delta) * price * self.commission
+        size = abs(delta)
+        fee = size * price * self.commission
         self.cash -= delta * price + fee
-        self.fills.append((bar, opp, 1 if delta > 0 else -1, abs(delta), price, fee, why))
+        self.fills.append((bar, opp, 1 if delta > 0 else -1, size, price, fee, why))
 
     def unfilled(self, j: int, why: str) -> None:
         self.status[j] = UNFILLED
@@ -204,8 +205,8 @@ class Broker:
                 why,
             )
         )
-        self.units -= u
-        if self.units <= 1e-12 * max(1.0, u):
+        units = self.units = self.units - u
+        if units <= 1e-12 * max(1.0, u):
             self.units = 0.0
             if self.cash < 0.0:  # bankruptcy: the account cannot owe more than it had
                 self.cash = 0.0

@@ -116,9 +116,13 @@ class Simulation:
 
     def run(self) -> SimOutput:
         """Simulate every bar; the result's equity may touch zero (see :func:`simulate` for ruin)."""
-        broker, n, m = self.broker, self.n, len(self.status)
+        broker, equity, n, m, opp_bar = self.broker, self.equity, self.n, len(self.status), self.opp_bar
+        # nothing can happen to an open position between decisions (no stops, targets, ruin or emergency
+        # exits): the bars up to the next decision are only marked
+        emergencies = len(self.threats.emergency_onsets) > 0 or not equity.lazy
+        watched = self.has_touch_rules or self.ruin_checks or emergencies
         while True:
-            decision_bar = self.opp_bar[self.cursor] if self.cursor < m else n
+            decision_bar = opp_bar[self.cursor] if self.cursor < m else n
             horizon = decision_bar if n > decision_bar else n - 1
             slice_bar = -1
             if broker.side and broker.twap_left > 0 and broker.twap_next <= horizon:
@@ -127,14 +131,14 @@ class Simulation:
             if self.pending is not None and self.work_pending_entry(horizon):
                 continue
             emergency_bar = -1
-            if broker.side:
+            if broker.side and watched:
                 emergency_bar = self.watch_position(decision_bar, horizon)
                 if emergency_bar == RESTART:
                     continue
                 if emergency_bar == END:
                     break
             else:
-                self.mark(horizon)
+                equity.mark(horizon, broker.cash, broker.side * broker.units)
             if slice_bar >= 0:  # the open of slice_bar: the next TWAP slice fills
                 price = slipped(self.opens[slice_bar], broker.side, broker.slippage)
                 broker.add(slice_bar, broker.opp, broker.twap_units, price, "entry_slice")
@@ -143,7 +147,8 @@ class Simulation:
                 continue
             if n <= decision_bar:
                 break
-            self.mark(decision_bar)
+            if equity.marked_to <= decision_bar:
+                self.mark(decision_bar)
             self.send_orders(decision_bar, *self.decide(decision_bar, emergency_bar))
         return self.finish()
 

@@ -67,11 +67,13 @@ class ExitLevels:
         self.tp = price + side * tp_dist if tp_dist == tp_dist else math.nan
         self.best = side * price
         self.partials = []
+        self.trail_from = []
+        if not (self.partial_rules or self.trails):
+            return
         for target_r, fraction, breakeven, fallback in self.partial_rules:
             dist = target_r * stop_dist if has_stop else fallback * price
             self.partials.append((side * price + dist, fraction, breakeven))
         self.partials.sort()
-        self.trail_from = []
         for rule in self.trails:
             activate = rule[3] if len(rule) > 3 else None
             if activate is None:
