@@ -27,6 +27,7 @@ from .workers import CATEGORIES, Plugin, PluginParams
 
 #: every registered plugin class by name
 REGISTERED: dict[str, type[Plugin]] = {}
+_CHANGES = [0]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -44,12 +45,19 @@ def register(cls: P) -> P:
             f"plugin name {cls.name!r} already registered by {existing.__module__}.{existing.__qualname__}"
         )
     REGISTERED[cls.name] = cls
+    _CHANGES[0] += 1
     return cls
 
 
 def unregister(name: str) -> None:
     """Remove a plugin (for tests that register throw-away plugins)."""
     REGISTERED.pop(name, None)
+    _CHANGES[0] += 1
+
+
+def generation() -> int:
+    """A number that changes whenever a plugin is registered or removed (keys caches of registry facts)."""
+    return _CHANGES[0]
 
 
 def _check_manifest(cls: type[Plugin]) -> list[str]:
