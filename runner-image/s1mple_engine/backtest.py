@@ -260,24 +260,7 @@ def add_records(
     res.equity_curve = Curve.model_construct(time=wnames, values=eqx[1:].tolist())
     res.drawdown_curve = Curve.model_construct(time=wnames, values=dd.tolist())
     res.monthly_returns = monthly_returns(times, eqx)
-    res.trades = [
-        TradeRecord.model_construct(
-            opportunity_id=oids[j],
-            side="long" if s > 0 else "short",
-            entry_time=tnames[eb],
-            entry_bar=eb,
-            entry_price=float(ep),
-            exit_time=tnames[xb],
-            exit_bar=xb,
-            exit_price=float(xp),
-            size=float(u),
-            pnl=float(pnl),
-            return_pct=float(r),
-            exit_reason=why,
-            duration_bars=xb - eb,
-        )
-        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in sim.trades
-    ]
+    res.trades = trade_records(sim, oids, tnames)
     src_names = [w.name for w in strat.opportunity]
     records = []
     for j, (b, d, src) in enumerate(
@@ -323,4 +306,26 @@ def add_records(
             reason=why,
         )
         for (b, j, s, u, p, fee, why) in sim.fills
+    ]
+
+
+def trade_records(sim: SimOutput, oids: list[str], tnames: list[str]) -> list[TradeRecord]:
+    """The simulation's trades as records (bar numbers and times of the whole data)."""
+    return [
+        TradeRecord.model_construct(
+            opportunity_id=oids[j],
+            side="long" if s > 0 else "short",
+            entry_time=tnames[eb],
+            entry_bar=eb,
+            entry_price=float(ep),
+            exit_time=tnames[xb],
+            exit_bar=xb,
+            exit_price=float(xp),
+            size=float(u),
+            pnl=float(pnl),
+            return_pct=float(r),
+            exit_reason=why,
+            duration_bars=xb - eb,
+        )
+        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in sim.trades
     ]

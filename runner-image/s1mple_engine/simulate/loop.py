@@ -117,8 +117,8 @@ class Simulation:
     def run(self) -> SimOutput:
         """Simulate every bar; the result's equity may touch zero (see :func:`simulate` for ruin)."""
         broker, equity, n, m, opp_bar = self.broker, self.equity, self.n, len(self.status), self.opp_bar
-        # nothing can happen to an open position between decisions (no stops, targets, ruin or emergency
-        # exits): the bars up to the next decision are only marked
+        # watched: something can happen to an open position between decisions (a stop, a target, ruin, an
+        # emergency exit); if not, the bars up to the next decision are only marked
         emergencies = len(self.threats.emergency_onsets) > 0 or not equity.lazy
         watched = self.has_touch_rules or self.ruin_checks or emergencies
         while True:
