@@ -27,7 +27,7 @@ import importlib.metadata
 import inspect
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
 from .config import Blueprint, Operation
 from .registry import all_plugins
@@ -95,7 +95,7 @@ def _source_bytes(cls: type) -> bytes:
 def plugin_fingerprint(cls: type) -> str:
     """``engine`` for a shipped plugin (the engine fingerprint covers it), else ``<version>+<hash>`` of the
     source files of its classes outside the engine (base classes included)."""
-    own = [k for k in cls.__mro__ if k is not object and not _in_engine(k)]
+    own = [k for k in cls.__mro__ if k not in (object, Generic) and not _in_engine(k)]
     if not own:
         return "engine"
     digest = _digest(sorted({_source_bytes(k) for k in own}))
