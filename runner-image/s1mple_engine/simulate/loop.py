@@ -86,6 +86,7 @@ class Simulation:
             or bool(np.isfinite(plan.tp_dist).any())
         )
         self.threats = ThreatBook(ctx, threat_workers, emergency)
+        self.market_emergencies = len(self.threats.emergency_onsets) > 0
         self.levels = ExitLevels(data, trails, partials)
         self.equity = EquityCurve(data.close, cash, self.threats)
         self.status = [PENDING] * len(opps)
@@ -119,7 +120,7 @@ class Simulation:
         broker, equity, n, m, opp_bar = self.broker, self.equity, self.n, len(self.status), self.opp_bar
         # watched: something can happen to an open position between decisions (a stop, a target, ruin, an
         # emergency exit); if not, the bars up to the next decision are only marked
-        emergencies = len(self.threats.emergency_onsets) > 0 or not equity.lazy
+        emergencies = self.market_emergencies or not equity.lazy
         watched = self.has_touch_rules or self.ruin_checks or emergencies
         while True:
             decision_bar = opp_bar[self.cursor] if self.cursor < m else n
@@ -195,8 +196,10 @@ class Simulation:
         )
         if ruin >= 0:
             limit = ruin
-        onset = self.threats.next_emergency_onset(equity.marked_to, limit + (ruin < 0))
-        bar = self.mark(onset if onset >= 0 else limit)
+        onset = -1
+        if self.market_emergencies:
+            onset = self.threats.next_emergency_onset(equity.marked_to, limit + (ruin < 0))
+        bar = equity.mark(onset if onset >= 0 else limit, broker.cash, broker.side * broker.units)
         if bar < 0:
             bar = onset
         if ruin >= 0 and bar < 0:  # bankrupt at the close of ruin: liquidate there
@@ -225,6 +228,7 @@ class Simulation:
         """What the opportunities of ``bar`` do, at its close: at most one acts.  Returns the exit reason for
         the open position (or None), the opportunity to enter (or -1) and the one to scale in (or -1)."""
         side = self.broker.side
+        vetting = bool(self.threats.workers)
         exit_why = "emergency_exit" if emergency_bar == bar and side else None
         entry = add = -1
         acted = 0  # the direction of the opportunity that acted
@@ -238,7 +242,7 @@ class Simulation:
             if acted:
                 self.skip(j, "DUPLICATE_SAME_BAR" if direction == acted else "CONFLICTING_OPPORTUNITY")
                 continue
-            if self.threats.workers:
+            if vetting:
                 found = self.threats.vet(bar, self.veto == VETO_FIRST)
                 if found:
                     if exit_why is None and side and self.threats.calls_emergency(found, bar):
