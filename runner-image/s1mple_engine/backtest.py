@@ -130,15 +130,16 @@ def run_backtest(
         opps,
         plan,
         strat.threat,
-        ops["ThreatOperator"].aggregation_strategy.value,
+        ops["ThreatOperator"].aggregation.value,
         rules,
         cash=operation.cash,
         commission=operation.commission,
         slippage=operation.slippage,
         fill_at=operation.fill_at,
     )
-    res = build_result(operation, strat, data, opps, sim, curves, lo)
-    res.returns = return_stats(bar_returns(sim.eqx[lo:]), blocks, series)  # the window's bars only
+    rets = bar_returns(sim.eqx[lo:])  # the window's bars only
+    res = build_result(operation, strat, data, opps, sim, curves, lo, rets)
+    res.returns = return_stats(rets, blocks, series)
     return res
 
 
@@ -174,6 +175,7 @@ def build_result(
     sim: SimOutput,
     curves: bool,
     lo: int = 0,
+    rets: np.ndarray | None = None,
 ) -> BacktestResult:
     """The result of a run; with a trading window from bar ``lo``, equity, curves and metrics cover the
     bars ``lo`` .. end only (bar numbers in the records stay those of the whole data)."""
@@ -189,25 +191,8 @@ def build_result(
         [t[4] - t[2] for t in trades],
         [(a - lo, b - lo) for a, b in sim.intervals] if lo else sim.intervals,
         data.bars_per_year,
+        rets,
     )
-    status = sim.opp_status
-    tw = strat.threat
-    rejection_types = []
-    for threat_list in sim.opp_threats.values():
-        rejection_types += [tw[sim.threats[t][1]].threat_type for t in threat_list]
-    skipped = [sim.opp_reason.get(j, "") for j in np.flatnonzero(status == SKIPPED).tolist()]
-    causality = Causality.model_construct(
-        opportunities_detected=len(opps),
-        opportunities_rejected=int((status == REJECTED).sum()),
-        opportunities_skipped=len(skipped),
-        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
-        top_rejection_reasons=[
-            RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
-        ],
-        skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
-    )
-    tnames = times_iso(data.time) if curves else []
-    wnames = tnames[lo:]
     res = BacktestResult.model_construct(
         operation=operation.name,
         strategy=strat.name,
@@ -217,7 +202,7 @@ def build_result(
         bars=len(times),
         initial_cash=float(operation.cash),
         metrics=metrics,
-        causality=causality,
+        causality=causality(strat, opps, sim, lo),
         equity_curve=None,
         drawdown_curve=None,
         monthly_returns=[],
@@ -229,31 +214,53 @@ def build_result(
     )
     if data.timeframe_note:
         res.notes.append(data.timeframe_note)
-    if not curves:
-        return res
+    if curves:
+        add_records(res, strat, data, opps, sim, eqx, dd, lo)
+    return res
+
+
+def causality(strat: Strategy, opps: Opportunities, sim: SimOutput, lo: int) -> Causality:
+    """How the run's opportunities fared: detected, rejected by threats (and by which), skipped (and why)."""
+    status = sim.opp_status
+    threat_workers = strat.threat
+    rejection_types = []
+    for threat_list in sim.opp_threats.values():
+        rejection_types += [threat_workers[sim.threats[t][1]].threat_type for t in threat_list]
+    skipped = [sim.opp_reason.get(j, "") for j in np.flatnonzero(status == SKIPPED).tolist()]
+    return Causality.model_construct(
+        opportunities_detected=len(opps),
+        opportunities_rejected=int((status == REJECTED).sum()),
+        opportunities_skipped=len(skipped),
+        threats_detected=sum(t[0] >= lo for t in sim.threats) if lo else len(sim.threats),
+        top_rejection_reasons=[
+            RejectionReason.model_construct(threat_type=k, count=v) for k, v in count_reasons(rejection_types)
+        ],
+        skip_reasons=[SkipReason.model_construct(reason=k, count=v) for k, v in count_reasons(skipped)],
+    )
+
+
+def add_records(
+    res: BacktestResult,
+    strat: Strategy,
+    data: MarketData,
+    opps: Opportunities,
+    sim: SimOutput,
+    eqx: np.ndarray,
+    dd: np.ndarray,
+    lo: int,
+) -> None:
+    """The curves and the trade, opportunity, threat and fill lists (``curves=True``)."""
+    tnames = times_iso(data.time)
+    wnames = tnames[lo:]
+    times = data.time[lo:]
+    status = sim.opp_status
+    tw = strat.threat
     oids = opportunity_ids(opps.bars)
     tids = threat_ids(sim.threats)
     res.equity_curve = Curve.model_construct(time=wnames, values=eqx[1:].tolist())
     res.drawdown_curve = Curve.model_construct(time=wnames, values=dd.tolist())
     res.monthly_returns = monthly_returns(times, eqx)
-    res.trades = [
-        TradeRecord.model_construct(
-            opportunity_id=oids[j],
-            side="long" if s > 0 else "short",
-            entry_time=tnames[eb],
-            entry_bar=eb,
-            entry_price=float(ep),
-            exit_time=tnames[xb],
-            exit_bar=xb,
-            exit_price=float(xp),
-            size=float(u),
-            pnl=float(pnl),
-            return_pct=float(r),
-            exit_reason=why,
-            duration_bars=xb - eb,
-        )
-        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in trades
-    ]
+    res.trades = trade_records(sim, oids, tnames)
     src_names = [w.name for w in strat.opportunity]
     records = []
     for j, (b, d, src) in enumerate(
@@ -300,4 +307,25 @@ def build_result(
         )
         for (b, j, s, u, p, fee, why) in sim.fills
     ]
-    return res
+
+
+def trade_records(sim: SimOutput, oids: list[str], tnames: list[str]) -> list[TradeRecord]:
+    """The simulation's trades as records (bar numbers and times of the whole data)."""
+    return [
+        TradeRecord.model_construct(
+            opportunity_id=oids[j],
+            side="long" if s > 0 else "short",
+            entry_time=tnames[eb],
+            entry_bar=eb,
+            entry_price=float(ep),
+            exit_time=tnames[xb],
+            exit_bar=xb,
+            exit_price=float(xp),
+            size=float(u),
+            pnl=float(pnl),
+            return_pct=float(r),
+            exit_reason=why,
+            duration_bars=xb - eb,
+        )
+        for (j, s, eb, ep, xb, xp, u, pnl, r, why) in sim.trades
+    ]

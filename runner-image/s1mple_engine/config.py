@@ -82,6 +82,11 @@ class OperatorConfig(SpecModel):
         default=None, description="how the operator combines its workers' outputs"
     )
 
+    @property
+    def aggregation(self) -> AggregationStrategy:
+        """The aggregation in force: the given one, or the execution strategy's default."""
+        return self.aggregation_strategy or DEFAULT_AGGREGATION[self.execution_strategy]
+
     @model_validator(mode="after")
     def _default_aggregation(self) -> OperatorConfig:
         if self.aggregation_strategy is None:

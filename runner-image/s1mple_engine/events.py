@@ -25,8 +25,10 @@ from .workers import SYSTEM_EVENTS
 class Wired(Protocol):
     """A worker as the event chain sees it (a plugin instance, or its validation-time Wiring)."""
 
-    name: str
-    publishes: tuple[str, ...] | list[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def publishes(self) -> Sequence[str]: ...
 
     def listened_events(self) -> tuple[str, ...]: ...
 

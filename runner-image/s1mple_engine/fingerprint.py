@@ -27,7 +27,7 @@ import importlib.metadata
 import inspect
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
 from .config import Blueprint, Operation
 from .registry import all_plugins
@@ -48,7 +48,7 @@ def _digest(chunks: Iterable[bytes]) -> str:
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
     """Top-level module -> distributions; scans every installed distribution, so only for custom plugins."""
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
 def distribution_version(module: str) -> str | None:
@@ -95,7 +95,7 @@ def _source_bytes(cls: type) -> bytes:
 def plugin_fingerprint(cls: type) -> str:
     """``engine`` for a shipped plugin (the engine fingerprint covers it), else ``<version>+<hash>`` of the
     source files of its classes outside the engine (base classes included)."""
-    own = [k for k in cls.__mro__ if k is not object and not _in_engine(k)]
+    own = [k for k in cls.__mro__ if k not in (object, Generic) and not _in_engine(k)]
     if not own:
         return "engine"
     digest = _digest(sorted({_source_bytes(k) for k in own}))
@@ -114,7 +114,7 @@ def blueprint_plugins(blueprint: dict[str, Any]) -> set[str]:
 
 
 def _plugin_print(name: str) -> str:
-    cls = all_plugins().get(name)
+    cls: type | None = all_plugins().get(name)
     return plugin_fingerprint(cls) if cls is not None else "unknown"  # validation reports the name
 
 

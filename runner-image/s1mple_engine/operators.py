@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -74,6 +75,7 @@ from .workers import (
     Context,
     Opportunities,
     OpportunityWorker,
+    Plan,
     PlanDraft,
     PlanningWorker,
 )
@@ -175,7 +177,7 @@ def collect_opportunities(
 
 def plan_opportunities(
     ctx: Context, phases: dict[str, list[PlanningWorker]], opps: Opportunities, cfg: OperatorConfig
-) -> PlanDraft:
+) -> Plan:
     m = len(opps)
     draft = PlanDraft(m)
     chain = cfg.aggregation_strategy == CHAIN
@@ -187,42 +189,34 @@ def plan_opportunities(
                 own = PlanDraft(m)
                 w.plan(ctx, opps, own)
                 draft.merge_missing(own)
-    finalize_plan(draft)
-    return draft
+    return finalize_plan(draft)
 
 
-def finalize_plan(d: PlanDraft) -> None:
-    """Defaults for unset fields: market entry, no stop/target, hold on opposite, 100 % of equity."""
-    nan = np.nan
-    if d.entry_type is None:
-        d.entry_type = d.fill(ENTRY_MARKET, np.int8)
-    if d.entry_level is None:
-        d.entry_level = d.fill(nan)
-    if d.valid_bars is None:
-        d.valid_bars = d.fill(1, np.int64)
-    if d.stop_dist is None:
-        d.stop_dist = d.fill(nan)
-    if d.tp_dist is None:
-        d.tp_dist = d.fill(nan)
-    if d.on_opposite is None:
-        d.on_opposite = d.fill(HOLD, np.int8)
-    if d.size_kind is None:
-        d.size_kind = d.fill(SIZE_FRACTION, np.int8)
-    if d.size_value is None:
-        d.size_value = d.fill(1.0)
-    if d.size_cap is None:
-        d.size_cap = d.fill(np.inf)
-    if d.size_risk_dist is None:
-        d.size_risk_dist = d.fill(nan)
-    if d.integer_units is None:
-        d.integer_units = d.fill(False, bool)
-    if d.slices is None:
-        d.slices = d.fill(1, np.int64)
-    if d.scale_in is None:
-        d.scale_in = d.fill(False, bool)
-    if d.threat_scale is None:
-        d.threat_scale = d.fill(1.0)
-    if d.threat_window is None:
-        d.threat_window = d.fill(0, np.int64)
-    if d.threat_min_sev is None:
-        d.threat_min_sev = d.fill(0, np.int64)
+#: what an unset plan field means: market entry, no stop/target, hold on opposite, 100 % of equity
+PLAN_DEFAULTS: dict[str, tuple[float | int | bool, Any]] = {
+    "entry_type": (ENTRY_MARKET, np.int8),
+    "entry_level": (np.nan, np.float64),
+    "valid_bars": (1, np.int64),
+    "stop_dist": (np.nan, np.float64),
+    "tp_dist": (np.nan, np.float64),
+    "on_opposite": (HOLD, np.int8),
+    "size_kind": (SIZE_FRACTION, np.int8),
+    "size_value": (1.0, np.float64),
+    "size_cap": (np.inf, np.float64),
+    "size_risk_dist": (np.nan, np.float64),
+    "integer_units": (False, bool),
+    "slices": (1, np.int64),
+    "scale_in": (False, bool),
+    "threat_scale": (1.0, np.float64),
+    "threat_window": (0, np.int64),
+    "threat_min_sev": (0, np.int64),
+}
+
+
+def finalize_plan(d: PlanDraft) -> Plan:
+    """The plan with defaults for unset fields (see ``PLAN_DEFAULTS``)."""
+    fields = {}
+    for name, (value, dtype) in PLAN_DEFAULTS.items():
+        arr = getattr(d, name)
+        fields[name] = d.fill(value, dtype) if arr is None else arr
+    return Plan(**fields)

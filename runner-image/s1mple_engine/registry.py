@@ -1,91 +1,28 @@
-"""The plugin registry: ``@register`` a worker class once; look it up by name; describe it for the CLI.
+"""The plugin registry: look a plugin up by name; describe it for the CLI.
 
-Adding a plugin is one decorated class (see :mod:`s1mple_engine.workers` for the bases)::
-
-    @register
-    class MyDetector(OpportunityWorker):
-        \"\"\"What it detects (first line is the short description).\"\"\"
-        name = "my_detector"
-        subtype = "momentum_signal"
-
-        class Params(PluginParams):
-            lookback: int = Field(20, ge=2, le=500, description="bars of history considered")
-
-        def detect(self, ctx): ...
-
-The shipped plugins live in :mod:`s1mple_engine.plugins` and are imported on first lookup.
+Plugins register themselves with :func:`s1mple_engine.registration.register` (re-exported here for plugin
+modules outside the engine); the shipped ones live in :mod:`s1mple_engine.plugins` and are imported on
+first lookup, as are the modules named in ``S1MPLE_PLUGINS``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import re
 import threading
 import typing
 from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 
-from .config import EXECUTION_PHASES, PLANNING_PHASES, ConfigError, suggest
-from .workers import CATEGORIES, SYSTEM_EVENTS, THREAT_EVENT, Plugin, PluginParams
+from .config import ConfigError, suggest
+from .registration import REGISTERED, register, unregister
+from .workers import SYSTEM_EVENTS, THREAT_EVENT, Plugin, PluginParams
 
-_REGISTRY: dict[str, type[Plugin]] = {}
+__all__ = ["all_plugins", "describe", "get_plugin", "known_events", "param_hint", "register", "unregister"]
+
 _LOADED = False
 _LOAD_LOCK = threading.RLock()
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_EVENT = re.compile(r"^[a-z][a-z0-9_]*$")
-
-P = typing.TypeVar("P", bound=type[Plugin])
-
-
-def register(cls: P) -> P:
-    """Class decorator: check the manifest and add the plugin to the registry (names are unique)."""
-    problems = _check_manifest(cls)
-    if problems:
-        raise TypeError(f"plugin {cls.__name__}: " + "; ".join(problems))
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing.__qualname__ != cls.__qualname__:
-        raise TypeError(
-            f"plugin name {cls.name!r} already registered by {existing.__module__}.{existing.__qualname__}"
-        )
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def unregister(name: str) -> None:
-    """Remove a plugin (for tests that register throw-away plugins)."""
-    _REGISTRY.pop(name, None)
-
-
-def _check_manifest(cls: type[Plugin]) -> list[str]:
-    problems = []
-    if not isinstance(cls.name, str) or not _NAME.match(cls.name or ""):
-        problems.append(f"name {cls.name!r} must be snake_case")
-    if cls.category not in CATEGORIES:
-        problems.append(f"category {cls.category!r} must be one of {CATEGORIES}")
-    phases = {"planning": PLANNING_PHASES, "execution": EXECUTION_PHASES}.get(cls.category)
-    if phases and cls.phase not in phases:
-        problems.append(f"phase {cls.phase!r} must be one of {phases}")
-    if not phases and cls.phase is not None:
-        problems.append(f"{cls.category} plugins have no phase")
-    if not cls.subtype:
-        problems.append("subtype is required")
-    if not (isinstance(cls.Params, type) and issubclass(cls.Params, PluginParams)):
-        problems.append("Params must subclass PluginParams")
-    else:
-        for fname, field in cls.Params.model_fields.items():
-            if not field.description:
-                problems.append(f"param {fname!r} needs a description (with units)")
-    if not set(cls.default_triggers) <= set(cls.triggers):
-        problems.append(f"default_triggers {cls.default_triggers} must be among triggers {cls.triggers}")
-    for ev in cls.triggers + cls.publishes + cls.listens:
-        if not _EVENT.match(ev):
-            problems.append(f"event name {ev!r} must be snake_case")
-    if (cls.triggers or cls.publishes or cls.listens) and cls.worker_type != "EventDrivenWorker":
-        problems.append("triggers/publishes/listens need the events capability (subclass EventDrivenWorker)")
-    return problems
-
 
 #: Comma-separated modules with more plugins, imported after the shipped ones: a runner image (and the
 #: operator's) can carry a team's own workers without changing this package.
@@ -117,21 +54,21 @@ def _ensure_loaded() -> None:
 def all_plugins() -> dict[str, type[Plugin]]:
     """Every registered plugin by name (sorted)."""
     _ensure_loaded()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(REGISTERED.items()))
 
 
 def get_plugin(name: str, category: str | None = None, phase: str | None = None) -> type[Plugin]:
     """The plugin class named ``name``; ConfigError listing the valid names (of that category/phase)."""
     _ensure_loaded()
-    cls = _REGISTRY.get(name)
+    cls = REGISTERED.get(name)
     if cls is None:
         choices = [
             n
-            for n, c in _REGISTRY.items()
+            for n, c in REGISTERED.items()
             if (category is None or c.category == category) and (phase is None or c.phase == phase)
         ]
         where = f" {phase or category}" if (phase or category) else ""
-        raise ConfigError(f"unknown{where} plugin {name!r}{suggest(name, choices or _REGISTRY)}")
+        raise ConfigError(f"unknown{where} plugin {name!r}{suggest(name, choices or REGISTERED)}")
     return cls
 
 
@@ -139,7 +76,7 @@ def known_events() -> set[str]:
     """System events plus every event any registered plugin publishes."""
     _ensure_loaded()
     events = set(SYSTEM_EVENTS) | {THREAT_EVENT}
-    for cls in _REGISTRY.values():
+    for cls in REGISTERED.values():
         events.update(cls.publishes)
     return events
 

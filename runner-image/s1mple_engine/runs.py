@@ -134,7 +134,9 @@ def execute_run(
         if spec.code is not None:
             check_code(spec.code, spec.operation)
         if backtest is None:
-            from .backtest import run_backtest as backtest
+            from .backtest import run_backtest
+
+            backtest = run_backtest
         # variant tests are few: their records carry the per-bar returns the significance tests resample
         series = spec.kind == "variant_test"
         result = backtest(spec.operation, None, data, curves=spec.curves, blocks=spec.blocks, series=series)

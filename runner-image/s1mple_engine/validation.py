@@ -9,6 +9,7 @@ not allowed by the plugin, operator combinations that do not exist, and event-ch
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .config import (
 )
 from .events import validate_event_chains
 from .operators import operator_problems, resolve_operators
+from .registration import generation
 from .registry import all_plugins, param_hint
 from .workers import (
     CATEGORY_FIELD,
@@ -124,7 +126,6 @@ def _shadow(cls: type[Plugin], wc: WorkerConfig) -> Plugin:
     inst = cls.__new__(cls)
     ok = tuple(t for t in (wc.triggers or ()) if t in cls.triggers)
     inst.active_triggers = ok or tuple(cls.default_triggers)
-    inst.shadow = True
     return inst
 
 
@@ -144,13 +145,14 @@ def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
         if probs:
             continue
         strat.paths.append((path, inst))
-        if category == "planning":
+        if isinstance(inst, PlanningWorker) and phase:
             strat.planning[phase].append(inst)
-        elif category == "execution":
+        elif isinstance(inst, ExecutionWorker) and phase:
             strat.execution[phase].append(inst)
         else:
             getattr(strat, category).append(inst)
-    problems += validate_event_chains(event_nodes, bool(blueprint.opportunity_workers))
+    wirings = tuple((path, Wiring.of(inst)) for path, inst in event_nodes)
+    problems += event_chain_problems(wirings, bool(blueprint.opportunity_workers), generation())
     strat.operators = resolve_operators(blueprint)
     return strat, problems
 
@@ -170,6 +172,19 @@ class Wiring:
 
     def listened_events(self) -> tuple[str, ...]:
         return self.listened
+
+    @classmethod
+    def of(cls, worker: Plugin) -> Wiring:
+        return cls(worker.name, tuple(worker.publishes), worker.listened_events())
+
+
+@functools.lru_cache(maxsize=256)
+def event_chain_problems(
+    wirings: tuple[tuple[str, Wiring], ...], has_opportunity_workers: bool, registry_generation: int
+) -> tuple[str, ...]:
+    """:func:`validate_event_chains` of these wirings, once per sweep: its configurations share them
+    (``registry_generation`` keys the answer to the registered plugins it depends on)."""
+    return tuple(validate_event_chains(wirings, has_opportunity_workers))
 
 
 def _params_key(params: dict[str, Any]) -> Any:
@@ -200,9 +215,7 @@ class BlueprintValidator:
             known = self._workers.get(key)
             if known is None:
                 inst, probs = _compile_worker(path, category, phase, wc)
-                wiring = (
-                    None if inst is None else Wiring(inst.name, tuple(inst.publishes), inst.listened_events())
-                )
+                wiring = None if inst is None else Wiring.of(inst)
                 known = self._workers[key] = (wiring, probs)
             wiring, probs = known
             problems += probs

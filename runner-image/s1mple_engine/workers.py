@@ -2,8 +2,9 @@
 
 A plugin is one class: a subclass of one category base (:class:`ContextWorker`, :class:`OpportunityWorker`,
 :class:`ThreatWorker`, :class:`PlanningWorker`, :class:`ExecutionWorker`) decorated with
-:func:`s1mple_engine.registry.register`, with a nested ``Params`` model (pydantic, bounds + defaults + a
-description with units per field).  Workers are vectorized: they see the whole series at once and must
+:func:`s1mple_engine.registration.register`, parameterized by its params model (pydantic, bounds +
+defaults + a description with units per field): ``class MaCrossover(OpportunityWorker[MaCrossoverParams])``.
+Workers are vectorized: they see the whole series at once and must
 be *causal* (output at bar t depends on bars <= t only; the no-lookahead property test checks every
 registered plugin).
 
@@ -24,7 +25,8 @@ is published by threat workers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, cast, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -58,8 +60,16 @@ class PluginParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
 
-class Plugin:
-    """A worker plugin.  Class attributes form its manifest; instances hold validated params."""
+ParamsT = TypeVar("ParamsT", bound=PluginParams)
+
+
+class Plugin(Generic[ParamsT]):
+    """A worker plugin.  Class attributes form its manifest; instances hold validated params.
+
+    Generic over its params model, so ``self.params`` has the plugin's own type: declare the model at
+    module level and name it in the category base, ``class MyDetector(OpportunityWorker[MyDetectorParams])``;
+    ``Params`` (the class the blueprint's params are validated with) is taken from there.
+    """
 
     name: ClassVar[str] = ""
     category: ClassVar[str] = ""
@@ -75,8 +85,18 @@ class Plugin:
     publishes: ClassVar[tuple[str, ...]] = ()
     listens: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params: PluginParams | None = None, triggers: tuple[str, ...] | None = None):
-        self.params = params if params is not None else self.Params()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__:
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], PluginParams):
+                cls.Params = args[0]
+                return
+
+    def __init__(self, params: ParamsT | None = None, triggers: tuple[str, ...] | None = None):
+        self.params: ParamsT = params if params is not None else cast(ParamsT, self.Params())
         self.active_triggers = tuple(triggers) if triggers is not None else tuple(self.default_triggers)
         self.key = (self.name, self.params.model_dump_json())
 
@@ -231,6 +251,22 @@ class PlanDraft:
         "threat_min_sev",
     )
     __slots__ = FIELDS + ("m",)
+    entry_type: np.ndarray | None
+    entry_level: np.ndarray | None
+    valid_bars: np.ndarray | None
+    stop_dist: np.ndarray | None
+    tp_dist: np.ndarray | None
+    on_opposite: np.ndarray | None
+    size_kind: np.ndarray | None
+    size_value: np.ndarray | None
+    size_cap: np.ndarray | None
+    size_risk_dist: np.ndarray | None
+    integer_units: np.ndarray | None
+    slices: np.ndarray | None
+    scale_in: np.ndarray | None
+    threat_scale: np.ndarray | None
+    threat_window: np.ndarray | None
+    threat_min_sev: np.ndarray | None
 
     def __init__(self, m: int):
         self.m = m
@@ -247,11 +283,34 @@ class PlanDraft:
                 setattr(self, f, getattr(other, f))
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The finished plan the simulation follows: every :class:`PlanDraft` field set (defaults filled in by
+    ``operators.finalize_plan``), one array of len m each."""
+
+    entry_type: np.ndarray
+    entry_level: np.ndarray
+    valid_bars: np.ndarray
+    stop_dist: np.ndarray
+    tp_dist: np.ndarray
+    on_opposite: np.ndarray
+    size_kind: np.ndarray
+    size_value: np.ndarray
+    size_cap: np.ndarray
+    size_risk_dist: np.ndarray
+    integer_units: np.ndarray
+    slices: np.ndarray
+    scale_in: np.ndarray
+    threat_scale: np.ndarray
+    threat_window: np.ndarray
+    threat_min_sev: np.ndarray
+
+
 # --------------------------------------------------------------------------------------------------------
 # category bases
 
 
-class ContextWorker(Plugin):
+class ContextWorker(Plugin[ParamsT]):
     """Computes causal feature arrays over the whole series; publishes them by name into ``ctx.features``."""
 
     category = "context"
@@ -260,7 +319,7 @@ class ContextWorker(Plugin):
         raise NotImplementedError
 
 
-class OpportunityWorker(Plugin):
+class OpportunityWorker(Plugin[ParamsT]):
     """Detects opportunities: causal signal events (bar, direction, metadata), vectorized."""
 
     category = "opportunity"
@@ -291,7 +350,7 @@ class OpportunityWorker(Plugin):
         return out
 
 
-class ThreatWorker(EventDrivenWorker, Plugin):
+class ThreatWorker(EventDrivenWorker, Plugin[ParamsT]):
     """Detects threats.  ``kind`` "market": per-bar flags from the bars (``flags``); "ledger": breaches found
     in the equity curve (``ledger_scan``).  Every threat worker publishes ``on_threat_detected``."""
 
@@ -314,7 +373,7 @@ class ThreatWorker(EventDrivenWorker, Plugin):
         raise NotImplementedError
 
 
-class PlanningWorker(Plugin):
+class PlanningWorker(Plugin[ParamsT]):
     """Plans trades for all opportunities at once: fills fields of a :class:`PlanDraft`."""
 
     category = "planning"
@@ -323,8 +382,8 @@ class PlanningWorker(Plugin):
         raise NotImplementedError
 
 
-class ExecutionWorker(Plugin):
-    """Manages open positions; ``configure`` returns the rules the simulation applies (see simulate.py)."""
+class ExecutionWorker(Plugin[ParamsT]):
+    """Manages open positions; ``configure`` returns the rules the simulation applies (see simulate/)."""
 
     category = "execution"
 

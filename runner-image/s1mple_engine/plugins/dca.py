@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..registry import register
+from ..registration import register
 from ..workers import (
     ENTRY_MARKET,
     SIZE_AMOUNT,
@@ -50,8 +50,18 @@ def period_starts(ctx: Context, frequency: str) -> np.ndarray:
     return out
 
 
+class DcaOpportunityScorerParams(PluginParams):
+    frequency: Literal["daily", "weekly", "monthly"] = Field(
+        "weekly", description="buy schedule: first bar of each calendar day|week|month"
+    )
+    ma_period: int = Field(50, ge=2, le=2000, description="bars in the reference simple moving average")
+    full_score_discount_percent: float = Field(
+        10.0, gt=0, le=100, description="discount to the average, percent, that scores 1.0"
+    )
+
+
 @register
-class DcaOpportunityScorer(EventDrivenWorker, OpportunityWorker):
+class DcaOpportunityScorer(EventDrivenWorker, OpportunityWorker[DcaOpportunityScorerParams]):
     """Scheduled DCA buy signal: a long opportunity on the first bar of every ``frequency`` period, with a
     ``dca_score`` (0..1) in its metadata.
 
@@ -64,15 +74,6 @@ class DcaOpportunityScorer(EventDrivenWorker, OpportunityWorker):
     triggers = ("on_context_ready",)
     default_triggers = ("on_context_ready",)
     publishes = (DCA_SCORED,)
-
-    class Params(PluginParams):
-        frequency: Literal["daily", "weekly", "monthly"] = Field(
-            "weekly", description="buy schedule: first bar of each calendar day|week|month"
-        )
-        ma_period: int = Field(50, ge=2, le=2000, description="bars in the reference simple moving average")
-        full_score_discount_percent: float = Field(
-            10.0, gt=0, le=100, description="discount to the average, percent, that scores 1.0"
-        )
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params
@@ -95,8 +96,12 @@ def _dca_plan(draft: PlanDraft, amounts: np.ndarray) -> None:
     draft.integer_units = draft.fill(False, bool)
 
 
+class SimpleDcaPlannerParams(PluginParams):
+    amount: float = Field(1000.0, gt=0, le=1e12, description="cash spent per buy (account currency)")
+
+
 @register
-class SimpleDcaPlanner(PlanningWorker):
+class SimpleDcaPlanner(PlanningWorker[SimpleDcaPlannerParams]):
     """Fixed-amount DCA: every opportunity buys ``amount`` of cash worth at market and adds it to the
     position (scale-in), until the cash runs out (then ``INSUFFICIENT_EQUITY``).  A StandardWorker: it
     runs at its implicit place in the pipeline and ignores any score."""
@@ -105,15 +110,26 @@ class SimpleDcaPlanner(PlanningWorker):
     subtype = "dca"
     phase = "entry_planning"
 
-    class Params(PluginParams):
-        amount: float = Field(1000.0, gt=0, le=1e12, description="cash spent per buy (account currency)")
-
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         _dca_plan(draft, draft.fill(self.params.amount))
 
 
+class AdaptiveDcaPlannerParams(PluginParams):
+    base_amount: float = Field(
+        1000.0, gt=0, le=1e12, description="cash per buy before the score multiplier (currency)"
+    )
+    min_multiplier: float = Field(0.5, ge=0, le=100, description="multiplier of base_amount at score 0")
+    max_multiplier: float = Field(1.5, ge=0, le=100, description="multiplier of base_amount at score 1")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_multiplier > self.max_multiplier:
+            raise ValueError("min_multiplier must not exceed max_multiplier")
+        return self
+
+
 @register
-class AdaptiveDcaPlanner(EventDrivenWorker, PlanningWorker):
+class AdaptiveDcaPlanner(EventDrivenWorker, PlanningWorker[AdaptiveDcaPlannerParams]):
     """Score-weighted DCA: buys ``base_amount`` x multiplier, the multiplier going linearly from
     ``min_multiplier`` (score 0) to ``max_multiplier`` (score 1) with the ``dca_score`` published by
     ``dca_opportunity_scorer`` (``dca_opportunity_scored``); opportunities without a score buy
@@ -126,19 +142,6 @@ class AdaptiveDcaPlanner(EventDrivenWorker, PlanningWorker):
     triggers = ("on_opportunity_detected",)
     default_triggers = ("on_opportunity_detected",)
     listens = (DCA_SCORED,)
-
-    class Params(PluginParams):
-        base_amount: float = Field(
-            1000.0, gt=0, le=1e12, description="cash per buy before the score multiplier (currency)"
-        )
-        min_multiplier: float = Field(0.5, ge=0, le=100, description="multiplier of base_amount at score 0")
-        max_multiplier: float = Field(1.5, ge=0, le=100, description="multiplier of base_amount at score 1")
-
-        @model_validator(mode="after")
-        def _ordered(self):
-            if self.min_multiplier > self.max_multiplier:
-                raise ValueError("min_multiplier must not exceed max_multiplier")
-            return self
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..registry import register
+from ..registration import register
 from ..workers import ENTRY_MARKET, Context, Opportunities, PlanDraft, PlanningWorker, PluginParams
 
 
@@ -23,8 +23,15 @@ def bar_minutes(ctx: Context) -> np.ndarray:
     return ctx.memo(("bar_minutes",), compute)
 
 
+class TwapEntryParams(PluginParams):
+    duration_minutes: int = Field(
+        15, ge=1, le=525_600, description="execution window in minutes, sliced into one order per bar"
+    )
+    max_slices: int = Field(100, ge=1, le=10_000, description="upper bound on the number of slices")
+
+
 @register
-class TwapEntry(PlanningWorker):
+class TwapEntry(PlanningWorker[TwapEntryParams]):
     """Time-weighted entry: the order is split into equal slices, one per bar, over ``duration_minutes``.
 
     A backtest on bars cannot trade finer than one bar: slices = max(1, ceil(duration_minutes / bar
@@ -38,12 +45,6 @@ class TwapEntry(PlanningWorker):
     name = "twap_entry"
     subtype = "twap"
     phase = "entry_planning"
-
-    class Params(PluginParams):
-        duration_minutes: int = Field(
-            15, ge=1, le=525_600, description="execution window in minutes, sliced into one order per bar"
-        )
-        max_slices: int = Field(100, ge=1, le=10_000, description="upper bound on the number of slices")
 
     def slices(self, ctx: Context) -> np.ndarray:
         """Slices per bar, from the bar length known at that bar."""

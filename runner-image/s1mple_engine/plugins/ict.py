@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..registry import register
+from ..registration import register
 from ..workers import (
     ENTRY_LIMIT,
     ENTRY_MARKET,
@@ -24,8 +24,13 @@ from ..workers import (
 from .structure import SwingParams, liquidity, order_blocks, swings
 
 
+class LimitEntryAtFvgParams(PluginParams):
+    entry_at_midpoint: bool = Field(False, description="limit at the gap's midpoint instead of its near edge")
+    valid_bars: int = Field(10, ge=1, le=10_000, description="bars the order works before it expires")
+
+
 @register
-class LimitEntryAtFvg(PlanningWorker):
+class LimitEntryAtFvg(PlanningWorker[LimitEntryAtFvgParams]):
     """Enter with a limit order inside the opportunity's fair value gap: at the gap's near edge (the top of
     a bullish gap, the bottom of a bearish one) or, with ``entry_at_midpoint``, at its midpoint; working
     for ``valid_bars`` bars from the next bar.
@@ -36,12 +41,6 @@ class LimitEntryAtFvg(PlanningWorker):
     name = "limit_entry_at_fvg"
     subtype = "limit_order"
     phase = "entry_planning"
-
-    class Params(PluginParams):
-        entry_at_midpoint: bool = Field(
-            False, description="limit at the gap's midpoint instead of its near edge"
-        )
-        valid_bars: int = Field(10, ge=1, le=10_000, description="bars the order works before it expires")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         top = opps.meta.get("gap_top")
@@ -57,8 +56,33 @@ class LimitEntryAtFvg(PlanningWorker):
         draft.valid_bars = draft.fill(self.params.valid_bars, np.int64)
 
 
+class LiquidityTargetExitParams(SwingParams):
+    target_opposite_liquidity: bool = Field(
+        True, description="target the opposite liquidity pool / swing instead of a fixed R multiple"
+    )
+    stop_below_order_block: bool = Field(
+        True, description="stop beyond the active order block (else beyond the last swing)"
+    )
+    max_ob_age: int = Field(20, ge=1, le=1000, description="order-block search depth in bars")
+    tolerance_atr: float = Field(0.1, ge=0, le=10, description="equal highs/lows tolerance in ATRs")
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+    stop_buffer_atr: float = Field(0.1, ge=0, le=20, description="stop buffer beyond the level, in ATRs")
+    fallback_stop_atr: float = Field(
+        2.0, gt=0, le=50, description="stop distance in ATRs when no structure level is below (above)"
+    )
+    fallback_stop_percent: float = Field(
+        1.0, gt=0, le=50, description="stop distance, percent of the close, during the ATR warm-up"
+    )
+    risk_reward_ratio: float = Field(
+        2.0, gt=0, le=100, description="target / stop distance when no liquidity target is used"
+    )
+    min_reward_risk: float = Field(
+        1.0, ge=0, le=100, description="liquidity targets nearer than this x the stop are not used"
+    )
+
+
 @register
-class LiquidityTargetExit(PlanningWorker):
+class LiquidityTargetExit(PlanningWorker[LiquidityTargetExitParams]):
     """ICT exits: the stop beyond the order block (or the last swing), the target at the opposite liquidity.
 
     Stop for a long: ``stop_below_order_block`` and an active bullish order block below the close -> its
@@ -73,30 +97,6 @@ class LiquidityTargetExit(PlanningWorker):
     name = "liquidity_target_exit"
     subtype = "structure_exit"
     phase = "exit_planning"
-
-    class Params(SwingParams):
-        target_opposite_liquidity: bool = Field(
-            True, description="target the opposite liquidity pool / swing instead of a fixed R multiple"
-        )
-        stop_below_order_block: bool = Field(
-            True, description="stop beyond the active order block (else beyond the last swing)"
-        )
-        max_ob_age: int = Field(20, ge=1, le=1000, description="order-block search depth in bars")
-        tolerance_atr: float = Field(0.1, ge=0, le=10, description="equal highs/lows tolerance in ATRs")
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
-        stop_buffer_atr: float = Field(0.1, ge=0, le=20, description="stop buffer beyond the level, in ATRs")
-        fallback_stop_atr: float = Field(
-            2.0, gt=0, le=50, description="stop distance in ATRs when no structure level is below (above)"
-        )
-        fallback_stop_percent: float = Field(
-            1.0, gt=0, le=50, description="stop distance, percent of the close, during the ATR warm-up"
-        )
-        risk_reward_ratio: float = Field(
-            2.0, gt=0, le=100, description="target / stop distance when no liquidity target is used"
-        )
-        min_reward_risk: float = Field(
-            1.0, ge=0, le=100, description="liquidity targets nearer than this x the stop are not used"
-        )
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params

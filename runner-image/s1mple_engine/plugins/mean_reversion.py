@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, model_validator
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
 
 
@@ -27,8 +27,14 @@ def zscore(ctx: Context, n: int) -> np.ndarray:
     return ctx.memo(("zscore", n), compute)
 
 
+class OversoldDetectorParams(PluginParams):
+    period: int = Field(20, ge=3, le=1000, description="bars in the mean and standard deviation")
+    z_threshold: float = Field(2.0, gt=0, le=10, description="stretch in standard deviations")
+    allow_short: bool = Field(True, description="also signal overbought (short)")
+
+
 @register
-class OversoldDetector(OpportunityWorker):
+class OversoldDetector(OpportunityWorker[OversoldDetectorParams]):
     """Oversold (overbought) detector: long on the bar the close's z-score against its ``period``-bar mean
     first drops to -``z_threshold`` or below; short when it first rises to +``z_threshold`` (``allow_short``).
 
@@ -36,11 +42,6 @@ class OversoldDetector(OpportunityWorker):
 
     name = "oversold_detector"
     subtype = "mean_reversion"
-
-    class Params(PluginParams):
-        period: int = Field(20, ge=3, le=1000, description="bars in the mean and standard deviation")
-        z_threshold: float = Field(2.0, gt=0, le=10, description="stretch in standard deviations")
-        allow_short: bool = Field(True, description="also signal overbought (short)")
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params
@@ -54,25 +55,26 @@ class OversoldDetector(OpportunityWorker):
         return Signals.from_masks(long, short)
 
 
+class RsiReversalParams(PluginParams):
+    period: int = Field(14, ge=2, le=1000, description="RSI length in bars (Wilder)")
+    oversold: float = Field(30.0, gt=0, lt=100, description="RSI level (0..100) of oversold")
+    overbought: float = Field(70.0, gt=0, lt=100, description="RSI level (0..100) of overbought")
+    allow_short: bool = Field(True, description="also signal overbought reversals (short)")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.oversold >= self.overbought:
+            raise ValueError(f"oversold ({self.oversold}) must be below overbought ({self.overbought})")
+        return self
+
+
 @register
-class RsiReversal(OpportunityWorker):
+class RsiReversal(OpportunityWorker[RsiReversalParams]):
     """RSI reversal: long when RSI crosses back up through ``oversold`` (was below it on the previous bar);
     short when it crosses back down through ``overbought`` (``allow_short``).  RSI is Wilder's, 0..100."""
 
     name = "rsi_reversal"
     subtype = "mean_reversion"
-
-    class Params(PluginParams):
-        period: int = Field(14, ge=2, le=1000, description="RSI length in bars (Wilder)")
-        oversold: float = Field(30.0, gt=0, lt=100, description="RSI level (0..100) of oversold")
-        overbought: float = Field(70.0, gt=0, lt=100, description="RSI level (0..100) of overbought")
-        allow_short: bool = Field(True, description="also signal overbought reversals (short)")
-
-        @model_validator(mode="after")
-        def _ordered(self):
-            if self.oversold >= self.overbought:
-                raise ValueError(f"oversold ({self.oversold}) must be below overbought ({self.overbought})")
-            return self
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params

@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
+from .opportunity import FastSlowParams
+
+
+class TrendFollowerParams(FastSlowParams):
+    fast: int = Field(20, ge=2, le=1000, description="fast moving-average length in bars")
+    slow: int = Field(50, ge=3, le=2000, description="slow moving-average length in bars (> fast)")
+    kind: Literal["ema", "sma"] = Field("ema", description="moving-average type: ema|sma")
+    slope_bars: int = Field(5, ge=1, le=500, description="bars over which the slow average must rise (fall)")
+    allow_short: bool = Field(True, description="also signal pullbacks in downtrends (short)")
 
 
 @register
-class TrendFollower(OpportunityWorker):
+class TrendFollower(OpportunityWorker[TrendFollowerParams]):
     """Trend pullback: in an uptrend, long on the first close back above the fast average after a close
     at or below it; mirrored for downtrends (short).
 
@@ -23,21 +32,6 @@ class TrendFollower(OpportunityWorker):
 
     name = "trend_follower"
     subtype = "momentum_signal"
-
-    class Params(PluginParams):
-        fast: int = Field(20, ge=2, le=1000, description="fast moving-average length in bars")
-        slow: int = Field(50, ge=3, le=2000, description="slow moving-average length in bars (> fast)")
-        kind: Literal["ema", "sma"] = Field("ema", description="moving-average type: ema|sma")
-        slope_bars: int = Field(
-            5, ge=1, le=500, description="bars over which the slow average must rise (fall)"
-        )
-        allow_short: bool = Field(True, description="also signal pullbacks in downtrends (short)")
-
-        @model_validator(mode="after")
-        def _fast_below_slow(self):
-            if self.fast >= self.slow:
-                raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
-            return self
 
     def _trend(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
@@ -64,8 +58,18 @@ class TrendFollower(OpportunityWorker):
         return self._trend(ctx)[0]
 
 
+class MomentumScannerParams(PluginParams):
+    period: int = Field(10, ge=1, le=1000, description="bars over which the move is measured")
+    threshold_atr: float = Field(3.0, gt=0, le=100, description="move, in ATRs, that counts as momentum")
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+    allow_short: bool = Field(True, description="also signal downside momentum (short)")
+    confirm_window: int = Field(
+        5, ge=0, le=500, description="bars a burst keeps confirming another worker's opportunity"
+    )
+
+
 @register
-class MomentumScanner(OpportunityWorker):
+class MomentumScanner(OpportunityWorker[MomentumScannerParams]):
     """Momentum burst: the move over the last ``period`` bars, in ATRs, crosses above +``threshold_atr``
     (long) or below -``threshold_atr`` (short).
 
@@ -75,15 +79,6 @@ class MomentumScanner(OpportunityWorker):
 
     name = "momentum_scanner"
     subtype = "momentum_signal"
-
-    class Params(PluginParams):
-        period: int = Field(10, ge=1, le=1000, description="bars over which the move is measured")
-        threshold_atr: float = Field(3.0, gt=0, le=100, description="move, in ATRs, that counts as momentum")
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
-        allow_short: bool = Field(True, description="also signal downside momentum (short)")
-        confirm_window: int = Field(
-            5, ge=0, le=500, description="bars a burst keeps confirming another worker's opportunity"
-        )
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
 
 #: relative difference under which two moving averages are equal (rounding of a mean of up to thousands
@@ -16,8 +16,28 @@ from ..workers import Context, OpportunityWorker, PluginParams, Signals
 CROSS_TOLERANCE = 1e-12
 
 
+class FastSlowParams(PluginParams):
+    """Two moving-average lengths, the fast one shorter (subclasses give the bounds and defaults)."""
+
+    fast: int
+    slow: int
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self):
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
+        return self
+
+
+class MaCrossoverParams(FastSlowParams):
+    fast: int = Field(10, ge=1, le=1000, description="fast moving-average length in bars")
+    slow: int = Field(20, ge=2, le=2000, description="slow moving-average length in bars (> fast)")
+    kind: Literal["sma", "ema"] = Field("sma", description="moving-average type: sma|ema")
+    source: Literal["close", "open", "hl2", "hlc3"] = Field("close", description="price series averaged")
+
+
 @register
-class MaCrossover(OpportunityWorker):
+class MaCrossover(OpportunityWorker[MaCrossoverParams]):
     """Moving-average crossover: long on a golden cross, short on a death cross.
 
     A cross at bar t means fast[t-1] < slow[t-1] and fast[t] > slow[t] (golden; mirrored for death),
@@ -30,18 +50,6 @@ class MaCrossover(OpportunityWorker):
 
     name = "ma_crossover"
     subtype = "trend_following"
-
-    class Params(PluginParams):
-        fast: int = Field(10, ge=1, le=1000, description="fast moving-average length in bars")
-        slow: int = Field(20, ge=2, le=2000, description="slow moving-average length in bars (> fast)")
-        kind: Literal["sma", "ema"] = Field("sma", description="moving-average type: sma|ema")
-        source: Literal["close", "open", "hl2", "hlc3"] = Field("close", description="price series averaged")
-
-        @model_validator(mode="after")
-        def _fast_below_slow(self):
-            if self.fast >= self.slow:
-                raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
-            return self
 
     def _mas(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
@@ -73,8 +81,43 @@ class MaCrossover(OpportunityWorker):
         return np.sign(np.nan_to_num(self.spread(ctx))).astype(np.int8)
 
 
+class FvgEntryDetectorParams(PluginParams):
+    min_gap_size: float = Field(
+        5.0,
+        ge=0,
+        le=10_000,
+        description="minimum gap in basis points of the previous close (1 bp = 0.01 %)",
+    )
+    require_structure_break: bool = Field(
+        False,
+        description="also require a break of structure by the gap's candles (see structure_mode)",
+    )
+    require_volume_confirmation: bool = Field(
+        False, description="also require the displacement candle's volume >= volume_factor x its average"
+    )
+    structure_lookback: int = Field(
+        10, ge=2, le=500, description="bars before the gap that define structure (structure_mode range)"
+    )
+    structure_mode: Literal["swing", "range"] = Field(
+        "swing",
+        description="range: close beyond the structure_lookback bars' high/low; swing: a swing-based "
+        "break of structure (BOS) in one of the gap's three candles",
+    )
+    swing_length: int = Field(3, ge=1, le=100, description="bars each side of a swing (structure_mode swing)")
+    volume_factor: float = Field(
+        1.5, gt=0, le=20, description="volume multiple of the volume_lookback average"
+    )
+    volume_lookback: int = Field(20, ge=2, le=500, description="bars in the average volume (before t-1)")
+    confirm_window: int = Field(
+        5,
+        ge=0,
+        le=500,
+        description="bars an FVG keeps confirming another worker's opportunity (CHAIN_THROUGH)",
+    )
+
+
 @register
-class FvgEntryDetector(OpportunityWorker):
+class FvgEntryDetector(OpportunityWorker[FvgEntryDetectorParams]):
     """Fair value gap (three-candle imbalance) detector.
 
     A bullish FVG completes at bar t when low[t] > high[t-2] (the gap between candle t-2's high and
@@ -90,42 +133,6 @@ class FvgEntryDetector(OpportunityWorker):
 
     name = "fvg_entry_detector"
     subtype = "technical_pattern"
-
-    class Params(PluginParams):
-        min_gap_size: float = Field(
-            5.0,
-            ge=0,
-            le=10_000,
-            description="minimum gap in basis points of the previous close (1 bp = 0.01 %)",
-        )
-        require_structure_break: bool = Field(
-            False,
-            description="also require a break of structure by the gap's candles (see structure_mode)",
-        )
-        require_volume_confirmation: bool = Field(
-            False, description="also require the displacement candle's volume >= volume_factor x its average"
-        )
-        structure_lookback: int = Field(
-            10, ge=2, le=500, description="bars before the gap that define structure (structure_mode range)"
-        )
-        structure_mode: Literal["swing", "range"] = Field(
-            "swing",
-            description="range: close beyond the structure_lookback bars' high/low; swing: a swing-based "
-            "break of structure (BOS) in one of the gap's three candles",
-        )
-        swing_length: int = Field(
-            3, ge=1, le=100, description="bars each side of a swing (structure_mode swing)"
-        )
-        volume_factor: float = Field(
-            1.5, gt=0, le=20, description="volume multiple of the volume_lookback average"
-        )
-        volume_lookback: int = Field(20, ge=2, le=500, description="bars in the average volume (before t-1)")
-        confirm_window: int = Field(
-            5,
-            ge=0,
-            le=500,
-            description="bars an FVG keeps confirming another worker's opportunity (CHAIN_THROUGH)",
-        )
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params

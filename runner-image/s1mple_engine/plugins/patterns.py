@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, OpportunityWorker, PluginParams, Signals
 
 
@@ -31,8 +31,22 @@ def first_touch(values: np.ndarray, starts: np.ndarray, levels: np.ndarray, wind
     return np.minimum(k, n - 1), found
 
 
+class FvgDetectorParams(PluginParams):
+    min_gap_atr: float = Field(
+        0.1, ge=0, le=20, description="minimum gap size in ATRs (0 = any positive gap)"
+    )
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+    max_age: int = Field(20, ge=1, le=500, description="bars after the gap in which a retest counts")
+    touch: Literal["edge", "midpoint"] = Field(
+        "edge", description="retest level: the gap's near edge or its midpoint"
+    )
+    confirm_window: int = Field(
+        3, ge=0, le=500, description="bars a retest keeps confirming another worker's opportunity"
+    )
+
+
 @register
-class FvgDetector(OpportunityWorker):
+class FvgDetector(OpportunityWorker[FvgDetectorParams]):
     """Fair value gap retest: a signal when price first returns into a fresh FVG and the gap holds.
 
     A bullish FVG forms at bar g when low[g] > high[g-2] by at least ``min_gap_atr`` x ATR[g] (zone
@@ -44,19 +58,6 @@ class FvgDetector(OpportunityWorker):
 
     name = "fvg_detector"
     subtype = "technical_pattern"
-
-    class Params(PluginParams):
-        min_gap_atr: float = Field(
-            0.1, ge=0, le=20, description="minimum gap size in ATRs (0 = any positive gap)"
-        )
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
-        max_age: int = Field(20, ge=1, le=500, description="bars after the gap in which a retest counts")
-        touch: Literal["edge", "midpoint"] = Field(
-            "edge", description="retest level: the gap's near edge or its midpoint"
-        )
-        confirm_window: int = Field(
-            3, ge=0, le=500, description="bars a retest keeps confirming another worker's opportunity"
-        )
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params
@@ -92,8 +93,23 @@ class FvgDetector(OpportunityWorker):
         return Signals(b[keep].astype(np.int64), dr[keep], {"gap_top": t[keep], "gap_bottom": bt[keep]})
 
 
+class BreakoutScannerParams(PluginParams):
+    lookback: int = Field(20, ge=2, le=1000, description="bars in the channel (excluding the current)")
+    min_breakout_atr: float = Field(
+        0.0, ge=0, le=20, description="close beyond the channel by at least this many ATRs"
+    )
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+    require_volume_confirmation: bool = Field(False, description="also require above-average volume")
+    volume_factor: float = Field(1.5, gt=0, le=20, description="volume multiple of its average")
+    volume_lookback: int = Field(20, ge=2, le=500, description="bars in the average volume")
+    allow_short: bool = Field(True, description="also signal downside breakouts (short)")
+    confirm_window: int = Field(
+        5, ge=0, le=500, description="bars a breakout keeps confirming another worker's opportunity"
+    )
+
+
 @register
-class BreakoutScanner(OpportunityWorker):
+class BreakoutScanner(OpportunityWorker[BreakoutScannerParams]):
     """Channel breakout: the first close above the highest high (below the lowest low) of the previous
     ``lookback`` bars, by at least ``min_breakout_atr`` x ATR.
 
@@ -102,20 +118,6 @@ class BreakoutScanner(OpportunityWorker):
 
     name = "breakout_scanner"
     subtype = "technical_pattern"
-
-    class Params(PluginParams):
-        lookback: int = Field(20, ge=2, le=1000, description="bars in the channel (excluding the current)")
-        min_breakout_atr: float = Field(
-            0.0, ge=0, le=20, description="close beyond the channel by at least this many ATRs"
-        )
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
-        require_volume_confirmation: bool = Field(False, description="also require above-average volume")
-        volume_factor: float = Field(1.5, gt=0, le=20, description="volume multiple of its average")
-        volume_lookback: int = Field(20, ge=2, le=500, description="bars in the average volume")
-        allow_short: bool = Field(True, description="also signal downside breakouts (short)")
-        confirm_window: int = Field(
-            5, ge=0, le=500, description="bars a breakout keeps confirming another worker's opportunity"
-        )
 
     def detect(self, ctx: Context) -> Signals:
         p = self.params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..registry import register
+from ..registration import register
 from ..workers import (
     CLOSE,
     ENTRY_LIMIT,
@@ -25,32 +25,30 @@ from ..workers import (
 
 
 @register
-class MarketEntryImmediate(PlanningWorker):
+class MarketEntryImmediate(PlanningWorker[PluginParams]):
     """Enter with a market order: at the next bar's open (or this bar's close with ``fill_at: close``)."""
 
     name = "market_entry_immediate"
     subtype = "market_order"
     phase = "entry_planning"
 
-    class Params(PluginParams):
-        pass
-
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         draft.entry_type = draft.fill(ENTRY_MARKET, np.int8)
 
 
+class LimitEntryParams(PluginParams):
+    offset_percent: float = Field(0.5, ge=0, le=50, description="limit distance from the close, percent")
+    valid_bars: int = Field(5, ge=1, le=10_000, description="bars the order works before it expires")
+
+
 @register
-class LimitEntry(PlanningWorker):
+class LimitEntry(PlanningWorker[LimitEntryParams]):
     """Enter with a limit order ``offset_percent`` better than the opportunity bar's close (below it for a
     long, above for a short), working for ``valid_bars`` bars from the next bar."""
 
     name = "limit_entry"
     subtype = "limit_order"
     phase = "entry_planning"
-
-    class Params(PluginParams):
-        offset_percent: float = Field(0.5, ge=0, le=50, description="limit distance from the close, percent")
-        valid_bars: int = Field(5, ge=1, le=10_000, description="bars the order works before it expires")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params
@@ -59,18 +57,19 @@ class LimitEntry(PlanningWorker):
         draft.valid_bars = draft.fill(p.valid_bars, np.int64)
 
 
+class StopEntryParams(PluginParams):
+    offset_percent: float = Field(0.5, ge=0, le=50, description="stop distance from the close, percent")
+    valid_bars: int = Field(5, ge=1, le=10_000, description="bars the order works before it expires")
+
+
 @register
-class StopEntry(PlanningWorker):
+class StopEntry(PlanningWorker[StopEntryParams]):
     """Enter with a stop (breakout) order ``offset_percent`` beyond the opportunity bar's close (above it
     for a long, below for a short), working for ``valid_bars`` bars from the next bar."""
 
     name = "stop_entry"
     subtype = "stop_order"
     phase = "entry_planning"
-
-    class Params(PluginParams):
-        offset_percent: float = Field(0.5, ge=0, le=50, description="stop distance from the close, percent")
-        valid_bars: int = Field(5, ge=1, le=10_000, description="bars the order works before it expires")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params
@@ -82,8 +81,16 @@ class StopEntry(PlanningWorker):
 # ---------------------------------------------------------------------------------------------- exit
 
 
+class AtrBasedStopsParams(PluginParams):
+    atr_multiplier: float = Field(2.0, gt=0, le=50, description="stop distance in ATRs")
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
+    fallback_stop_percent: float = Field(
+        2.0, gt=0, le=50, description="stop distance, percent of the close, while the ATR is undefined"
+    )
+
+
 @register
-class AtrBasedStops(PlanningWorker):
+class AtrBasedStops(PlanningWorker[AtrBasedStopsParams]):
     """Stop-loss ``atr_multiplier`` x ATR (at the opportunity bar) away from the fill price.
 
     During the ATR warm-up (ATR undefined) the stop is ``fallback_stop_percent`` % of the opportunity's
@@ -93,21 +100,21 @@ class AtrBasedStops(PlanningWorker):
     subtype = "volatility_stop"
     phase = "exit_planning"
 
-    class Params(PluginParams):
-        atr_multiplier: float = Field(2.0, gt=0, le=50, description="stop distance in ATRs")
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars (Wilder)")
-        fallback_stop_percent: float = Field(
-            2.0, gt=0, le=50, description="stop distance, percent of the close, while the ATR is undefined"
-        )
-
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params
         stop = p.atr_multiplier * ctx.atr(p.atr_period)[opps.bars]
         draft.stop_dist = np.where(np.isnan(stop), opps.ref * p.fallback_stop_percent / 100.0, stop)
 
 
+class FixedRrExitParams(PluginParams):
+    risk_reward_ratio: float = Field(2.0, gt=0, le=100, description="target distance / stop distance")
+    stop_percent: float = Field(
+        1.0, gt=0, le=50, description="own stop distance, percent of price, if none planned"
+    )
+
+
 @register
-class FixedRrExit(PlanningWorker):
+class FixedRrExit(PlanningWorker[FixedRrExitParams]):
     """Take-profit at ``risk_reward_ratio`` x the stop distance.
 
     Uses the stop already planned (CHAIN_THROUGH after a stop planner); where there is none it plans its
@@ -117,12 +124,6 @@ class FixedRrExit(PlanningWorker):
     subtype = "target_exit"
     phase = "exit_planning"
 
-    class Params(PluginParams):
-        risk_reward_ratio: float = Field(2.0, gt=0, le=100, description="target distance / stop distance")
-        stop_percent: float = Field(
-            1.0, gt=0, le=50, description="own stop distance, percent of price, if none planned"
-        )
-
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         own = opps.ref * self.params.stop_percent / 100.0
         stop = own if draft.stop_dist is None else np.where(np.isnan(draft.stop_dist), own, draft.stop_dist)
@@ -130,16 +131,17 @@ class FixedRrExit(PlanningWorker):
         draft.tp_dist = self.params.risk_reward_ratio * stop
 
 
+class OppositeSignalExitParams(PluginParams):
+    reverse: bool = Field(True, description="also enter the opposite opportunity (stop-and-reverse)")
+
+
 @register
-class OppositeSignalExit(PlanningWorker):
+class OppositeSignalExit(PlanningWorker[OppositeSignalExitParams]):
     """Close the position when an opposite opportunity arrives, and (``reverse``) open the opposite one."""
 
     name = "opposite_signal_exit"
     subtype = "signal_exit"
     phase = "exit_planning"
-
-    class Params(PluginParams):
-        reverse: bool = Field(True, description="also enter the opposite opportunity (stop-and-reverse)")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         draft.on_opposite = draft.fill(REVERSE if self.params.reverse else CLOSE, np.int8)
@@ -148,8 +150,13 @@ class OppositeSignalExit(PlanningWorker):
 # ---------------------------------------------------------------------------------------------- size
 
 
+class FixedFractionSizerParams(PluginParams):
+    fraction: float = Field(1.0, gt=0, le=10, description="fraction of equity per position (1.0 = 100 %)")
+    integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
+
+
 @register
-class FixedFractionSizer(PlanningWorker):
+class FixedFractionSizer(PlanningWorker[FixedFractionSizerParams]):
     """Position notional = ``fraction`` x equity at the fill, commission included:
     units = fraction x equity / (fill price x (1 + commission)), floored if ``integer_units``
     (backtesting.py's rule for ``buy(size=fraction)``)."""
@@ -157,10 +164,6 @@ class FixedFractionSizer(PlanningWorker):
     name = "fixed_fraction_sizer"
     subtype = "fixed_fraction"
     phase = "size_planning"
-
-    class Params(PluginParams):
-        fraction: float = Field(1.0, gt=0, le=10, description="fraction of equity per position (1.0 = 100 %)")
-        integer_units: bool = Field(False, description="round units down to whole units (shares, contracts)")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         draft.size_kind = draft.fill(SIZE_FRACTION, np.int8)
@@ -196,8 +199,12 @@ def plan_risk_size(p: RiskSizingParams, risk_percent: float, opps: Opportunities
     draft.integer_units = draft.fill(p.integer_units, bool)
 
 
+class FixedRiskSizerParams(RiskSizingParams):
+    risk_per_trade_percent: float = Field(1.0, gt=0, le=100, description="equity risked per trade, percent")
+
+
 @register
-class FixedRiskSizer(PlanningWorker):
+class FixedRiskSizer(PlanningWorker[FixedRiskSizerParams]):
     """Risk ``risk_per_trade_percent`` % of equity between fill and stop: units = equity x risk / distance.
 
     The distance is the planned stop distance if this sizer sees one (CHAIN_THROUGH after an exit
@@ -208,11 +215,6 @@ class FixedRiskSizer(PlanningWorker):
     name = "fixed_risk_sizer"
     subtype = "risk_based"
     phase = "size_planning"
-
-    class Params(RiskSizingParams):
-        risk_per_trade_percent: float = Field(
-            1.0, gt=0, le=100, description="equity risked per trade, percent"
-        )
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         plan_risk_size(self.params, self.params.risk_per_trade_percent, opps, draft)

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..registry import register
+from ..registration import register
 from ..workers import (
     SEVERITIES,
     Context,
@@ -22,8 +22,16 @@ from .structure import REGIME_VOLATILE, RegimeParams, regime_of
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
+class MarketRiskMonitorParams(RegimeParams):
+    require_downtrend: bool = Field(True, description="only while the close is below its average")
+    trend_period: int = Field(50, ge=2, le=2000, description="bars in the simple average (downtrend)")
+    severity: Severity = Field(
+        "HIGH", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
+    )
+
+
 @register
-class MarketRiskMonitor(ThreatWorker):
+class MarketRiskMonitor(ThreatWorker[MarketRiskMonitorParams]):
     """Market risk regime: a MARKET_RISK_HIGH threat while the market is volatile (ATR/close in the top
     ``volatile_percentile`` of its last ``vol_lookback`` bars, the ``regime_classifier`` definition) and,
     with ``require_downtrend``, the close is below its ``trend_period``-bar simple average.
@@ -39,13 +47,6 @@ class MarketRiskMonitor(ThreatWorker):
     triggers = ("on_context_ready", "on_opportunity_detected")
     default_triggers = ("on_context_ready",)
 
-    class Params(RegimeParams):
-        require_downtrend: bool = Field(True, description="only while the close is below its average")
-        trend_period: int = Field(50, ge=2, le=2000, description="bars in the simple average (downtrend)")
-        severity: Severity = Field(
-            "HIGH", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
-        )
-
     def flags(self, ctx: Context) -> np.ndarray:
         p = self.params
         out = regime_of(ctx, p)["regime"] == REGIME_VOLATILE
@@ -55,8 +56,20 @@ class MarketRiskMonitor(ThreatWorker):
         return out
 
 
+class AdaptiveRiskSizerParams(RiskSizingParams):
+    base_risk_percent: float = Field(1.0, gt=0, le=100, description="equity risked per trade, percent")
+    reduce_on_high_threat: bool = Field(True, description="scale the risk down after recent threats")
+    threat_risk_factor: float = Field(
+        0.5, gt=0, le=1, description="risk multiplier (0..1] after a recent threat"
+    )
+    threat_window_bars: int = Field(
+        20, ge=0, le=100_000, description="bars back from the opportunity in which a threat counts"
+    )
+    min_threat_severity: Severity = Field("MEDIUM", description="lowest severity that counts")
+
+
 @register
-class AdaptiveRiskSizer(PlanningWorker):
+class AdaptiveRiskSizer(PlanningWorker[AdaptiveRiskSizerParams]):
     """Risk-based sizing that de-risks after threats: units = equity x risk / stop distance, with risk =
     ``base_risk_percent`` %, multiplied by ``threat_risk_factor`` when ``reduce_on_high_threat`` is set
     and a threat of severity ``min_threat_severity`` or higher was detected in the ``threat_window_bars``
@@ -69,17 +82,6 @@ class AdaptiveRiskSizer(PlanningWorker):
     name = "adaptive_risk_sizer"
     subtype = "risk_based"
     phase = "size_planning"
-
-    class Params(RiskSizingParams):
-        base_risk_percent: float = Field(1.0, gt=0, le=100, description="equity risked per trade, percent")
-        reduce_on_high_threat: bool = Field(True, description="scale the risk down after recent threats")
-        threat_risk_factor: float = Field(
-            0.5, gt=0, le=1, description="risk multiplier (0..1] after a recent threat"
-        )
-        threat_window_bars: int = Field(
-            20, ge=0, le=100_000, description="bars back from the opportunity in which a threat counts"
-        )
-        min_threat_severity: Severity = Field("MEDIUM", description="lowest severity that counts")
 
     def plan(self, ctx: Context, opps: Opportunities, draft: PlanDraft) -> None:
         p = self.params

@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, ContextWorker, PluginParams
 
 REGIME_UNKNOWN, REGIME_RANGING, REGIME_TRENDING, REGIME_VOLATILE = -1, 0, 1, 2
@@ -76,7 +76,7 @@ def alive_until(formed: np.ndarray, breach: np.ndarray) -> tuple[np.ndarray, np.
     seg = ffill_index(formed)
     b = breach & (np.arange(n) > seg) & (seg >= 0)
     cs = np.cumsum(b)
-    since = cs - np.where(seg >= 0, cs[np.maximum(seg, 0)], 0)
+    since: np.ndarray = cs - np.where(seg >= 0, cs[np.maximum(seg, 0)], 0)
     alive = (seg >= 0) & (since == 0)
     return alive, b & (since == 1)
 
@@ -267,7 +267,7 @@ class SwingParams(PluginParams):
 
 
 @register
-class SwingStructure(ContextWorker):
+class SwingStructure(ContextWorker[SwingParams]):
     """Swing highs/lows (confirmed ``swing_length`` bars after the pivot) and structure breaks (BOS/CHoCH).
 
     Publishes ``swing_high_confirmed``, ``swing_low_confirmed``, ``last_swing_high``, ``last_swing_low``
@@ -278,15 +278,18 @@ class SwingStructure(ContextWorker):
     name = "swing_structure"
     subtype = "market_structure"
 
-    class Params(SwingParams):
-        pass
-
     def compute(self, ctx: Context) -> dict[str, np.ndarray]:
         return dict(swings(ctx, self.params.swing_length))
 
 
+class OrderBlocksParams(SwingParams):
+    max_ob_age: int = Field(
+        20, ge=1, le=1000, description="bars back from the break in which the opposite candle is sought"
+    )
+
+
 @register
-class OrderBlocks(ContextWorker):
+class OrderBlocks(ContextWorker[OrderBlocksParams]):
     """Order blocks: the last opposite candle before a structure break, active until a close through it.
 
     Publishes ``bull_ob_top``, ``bull_ob_bottom`` (price zone, NaN when no active bullish order block),
@@ -295,17 +298,19 @@ class OrderBlocks(ContextWorker):
     name = "order_blocks"
     subtype = "market_structure"
 
-    class Params(SwingParams):
-        max_ob_age: int = Field(
-            20, ge=1, le=1000, description="bars back from the break in which the opposite candle is sought"
-        )
-
     def compute(self, ctx: Context) -> dict[str, np.ndarray]:
         return dict(order_blocks(ctx, self.params.swing_length, self.params.max_ob_age))
 
 
+class LiquidityLevelsParams(SwingParams):
+    tolerance_atr: float = Field(
+        0.1, ge=0, le=10, description="max price difference of 'equal' swings, in ATRs"
+    )
+    atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars for the tolerance")
+
+
 @register
-class LiquidityLevels(ContextWorker):
+class LiquidityLevels(ContextWorker[LiquidityLevelsParams]):
     """Liquidity pools: equal highs (buy-side) / equal lows (sell-side) within a tolerance, until swept.
 
     Two consecutive confirmed swing highs whose prices differ by at most ``tolerance_atr`` x ATR form a
@@ -314,12 +319,6 @@ class LiquidityLevels(ContextWorker):
 
     name = "liquidity_levels"
     subtype = "liquidity"
-
-    class Params(SwingParams):
-        tolerance_atr: float = Field(
-            0.1, ge=0, le=10, description="max price difference of 'equal' swings, in ATRs"
-        )
-        atr_period: int = Field(14, ge=1, le=1000, description="ATR length in bars for the tolerance")
 
     def compute(self, ctx: Context) -> dict[str, np.ndarray]:
         p = self.params
@@ -343,7 +342,7 @@ def regime_of(ctx: Context, p: RegimeParams) -> dict[str, np.ndarray]:
 
 
 @register
-class RegimeClassifier(ContextWorker):
+class RegimeClassifier(ContextWorker[RegimeParams]):
     """Market regime per bar: volatile (ATR/close in its top percentile), trending (efficiency ratio at or
     above a threshold) or ranging.
 
@@ -353,9 +352,6 @@ class RegimeClassifier(ContextWorker):
 
     name = "regime_classifier"
     subtype = "regime"
-
-    class Params(RegimeParams):
-        pass
 
     def compute(self, ctx: Context) -> dict[str, np.ndarray]:
         return dict(regime_of(ctx, self.params))

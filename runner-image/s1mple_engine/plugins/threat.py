@@ -8,14 +8,21 @@ import numpy as np
 from pydantic import Field
 
 from .. import features as F
-from ..registry import register
+from ..registration import register
 from ..workers import Context, PluginParams, ThreatWorker
 
 Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
+class MaxDrawdownMonitorParams(PluginParams):
+    max_daily_drawdown: float = Field(2.0, gt=0, le=100, description="percent below the day's equity peak")
+    severity: Severity = Field(
+        "HIGH", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
+    )
+
+
 @register
-class MaxDrawdownMonitor(ThreatWorker):
+class MaxDrawdownMonitor(ThreatWorker[MaxDrawdownMonitorParams]):
     """Daily drawdown monitor: a threat when equity falls ``max_daily_drawdown`` % below the day's peak.
 
     The day's peak starts at the previous day's closing equity and includes every close-marked equity of
@@ -29,14 +36,6 @@ class MaxDrawdownMonitor(ThreatWorker):
     threat_type = "MAX_DRAWDOWN_BREACHED"
     triggers = ("on_ledger_update",)
     default_triggers = ("on_ledger_update",)
-
-    class Params(PluginParams):
-        max_daily_drawdown: float = Field(
-            2.0, gt=0, le=100, description="percent below the day's equity peak"
-        )
-        severity: Severity = Field(
-            "HIGH", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
-        )
 
     def ledger_scan(self, ctx: Context, eqx: np.ndarray, a: int, b: int, last_day: int) -> np.ndarray:
         d = ctx.data
@@ -65,8 +64,18 @@ class MaxDrawdownMonitor(ThreatWorker):
         return onsets
 
 
+class VolatilitySpikeDetectorParams(PluginParams):
+    volatility_threshold_percentile: float = Field(
+        95.0, ge=50, le=100, description="percentile (0..100) of the lookback's relative true ranges"
+    )
+    lookback: int = Field(100, ge=10, le=5000, description="bars of history for the percentile")
+    severity: Severity = Field(
+        "MEDIUM", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
+    )
+
+
 @register
-class VolatilitySpikeDetector(ThreatWorker):
+class VolatilitySpikeDetector(ThreatWorker[VolatilitySpikeDetectorParams]):
     """Volatility spike: the bar's true range, relative to the previous close, ranks at or above a
     percentile of the previous ``lookback`` bars.
 
@@ -82,15 +91,6 @@ class VolatilitySpikeDetector(ThreatWorker):
     threat_type = "VOLATILITY_SPIKE"
     triggers = ("on_context_ready", "on_opportunity_detected")
     default_triggers = ("on_context_ready",)
-
-    class Params(PluginParams):
-        volatility_threshold_percentile: float = Field(
-            95.0, ge=50, le=100, description="percentile (0..100) of the lookback's relative true ranges"
-        )
-        lookback: int = Field(100, ge=10, le=5000, description="bars of history for the percentile")
-        severity: Severity = Field(
-            "MEDIUM", description="severity attached to the threat: LOW|MEDIUM|HIGH|CRITICAL"
-        )
 
     def flags(self, ctx: Context) -> np.ndarray:
         p = self.params
