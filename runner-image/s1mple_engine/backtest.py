@@ -33,6 +33,7 @@ from .result import (
     return_stats,
     times_iso,
 )
+from .segments import measure_segments
 from .simulate import REJECTED, SKIPPED, STATUS_NAMES, SimOutput, simulate
 from .validation import Strategy, require_valid
 from .workers import Context, Opportunities
@@ -139,6 +140,10 @@ def run_backtest(
     )
     res = build_result(operation, strat, data, opps, sim, curves, lo)
     res.returns = return_stats(bar_returns(sim.eqx[lo:]), blocks, series)  # the window's bars only
+    if operation.segments:  # walk-forward's windows, measured inside this one run
+        res.segments = measure_segments(
+            operation.segments, data, sim.eqx, sim.trades, sim.intervals, operation.cash, lo
+        )
     return res
 
 
