@@ -195,8 +195,7 @@ class Window(SpecModel):
 
 
 class Segment(Window):
-    """A part of a run measured on its own (walk-forward's train and test windows, see
-    :mod:`s1mple_engine.segments`): the run trades on as usual; the segment's metrics cover its bars."""
+    """A part of a run measured on its own (a walk-forward train or test window): metrics of its bars."""
 
     per_bar: bool = Field(default=False, description="also record the segment's per-bar returns")
 
