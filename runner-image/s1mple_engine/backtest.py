@@ -33,6 +33,7 @@ from .result import (
     return_stats,
     times_iso,
 )
+from .segments import measure_segments
 from .simulate import REJECTED, SKIPPED, STATUS_NAMES, SimOutput, simulate
 from .validation import Strategy, require_valid
 from .workers import Context, Opportunities
@@ -140,6 +141,10 @@ def run_backtest(
     rets = bar_returns(sim.eqx[lo:])  # the window's bars only
     res = build_result(operation, strat, data, opps, sim, curves, lo, rets)
     res.returns = return_stats(rets, blocks, series)
+    if operation.segments:  # walk-forward's windows, measured inside this one run
+        res.segments = measure_segments(
+            operation.segments, data, sim.eqx, sim.trades, sim.intervals, operation.cash, lo
+        )
     return res
 
 

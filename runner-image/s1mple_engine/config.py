@@ -199,6 +199,12 @@ class Window(SpecModel):
     end: int | str | None = Field(default=None, description="last bar (inclusive): index or ISO timestamp")
 
 
+class Segment(Window):
+    """A part of a run measured on its own (a walk-forward train or test window): metrics of its bars."""
+
+    per_bar: bool = Field(default=False, description="also record the segment's per-bar returns")
+
+
 class Operation(SpecModel):
     """What to run (operation.yaml): blueprint link(s), market data, period, cash, fees, slippage."""
 
@@ -216,6 +222,9 @@ class Operation(SpecModel):
         description="next_open (default: no lookahead) or close of the signal bar",
     )
     window: Window | None = Field(default=None, description="trade and measure only inside this window")
+    segments: list[Segment] | None = Field(
+        default=None, max_length=1000, description="parts of the run to measure on their own (walk-forward)"
+    )
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -182,12 +182,17 @@ class BacktestResult(BaseModel):
     #: how workers behaved on this data, when worth saying (e.g. a TWAP that is one slice on these bars)
     notes: list[str] = []
     returns: ReturnStats | None = None
+    #: name -> metrics (and per-bar returns) of each of ``operation.segments`` (s1mple_engine.segments)
+    segments: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
-        """``{"metrics": {...}, "causality": {...}, "returns": {...}}`` - no curves, no lists of trades."""
+        """``{"metrics": {...}, "causality": {...}, "returns": {...}[, "segments": {...}]}`` - no curves,
+        no lists of trades."""
         out = {"metrics": self.metrics.model_dump(), "causality": self.causality.model_dump()}
         if self.returns is not None:
             out["returns"] = self.returns.model_dump(exclude_none=True)
+        if self.segments is not None:
+            out["segments"] = self.segments
         return out
 
     def to_json(self, indent: int | None = None) -> str:

@@ -52,6 +52,9 @@ class RunRecord(BaseModel):
     returns: dict[str, Any] | None = Field(
         default=None, description="per-bar return statistics (result.ReturnStats): PSR, DSR and PBO read them"
     )
+    segments: dict[str, Any] | None = Field(
+        default=None, description="metrics of each of operation.segments (s1mple_engine.segments)"
+    )
 
     @property
     def ok(self) -> bool:
@@ -161,6 +164,7 @@ def execute_run(
         causality=causality,
         curves=curves,
         returns=summary.get("returns"),
+        segments=summary.get("segments"),
     )
 
 

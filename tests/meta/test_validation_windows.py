@@ -11,6 +11,7 @@ from s1mple.meta.planner import plan_file
 from s1mple.meta.windows import holdout_split, plan_windows, walk_forward_windows
 from s1mple_engine.config import ConfigError
 from s1mple_engine.runspec import RunSpec
+from s1mple_engine.segments import encode_returns
 
 from .conftest import BASE_OPERATION, fake_run, write_spec
 
@@ -101,6 +102,8 @@ def test_mixed_units_and_bad_durations_are_rejected(base_dir):
 
 
 def test_the_planner_runs_every_configuration_in_every_window(base_dir):
+    """Holdout: an in-sample and an out-of-sample run per configuration; walk-forward: no run of its own,
+    its train and test windows are segments of one whole-data run (``wf`` beside a holdout)."""
     spec = write_spec(
         base_dir,
         GRID.format(
@@ -109,7 +112,7 @@ def test_the_planner_runs_every_configuration_in_every_window(base_dir):
     )
     plan = plan_file(spec)
     labels = plan.window_labels()
-    assert labels[:2] == ["is", "oos"] and labels[2:6] == ["wf0.train", "wf0.test", "wf1.train", "wf1.test"]
+    assert labels == ["is", "oos", "wf"]
     assert plan.total == 6 and plan.planned_runs == 6 * len(labels)
     payloads = list(plan.payloads())
     assert len({p["run_id"] for p in payloads}) == len(payloads)
@@ -120,21 +123,58 @@ def test_the_planner_runs_every_configuration_in_every_window(base_dir):
     split = n - int(round(n * 0.3))
     assert first[0].operation.window.model_dump() == {"name": "is", "start": 0, "end": split - 1}
     assert first[1].operation.window.end == n - 1
+    assert first[0].operation.segments is None and first[1].operation.segments is None
+    wf = first[2].operation
+    assert (wf.window.start, wf.window.end) == (0, n - 1)
+    segments = [(s.name, s.start, s.end, s.per_bar) for s in wf.segments]
+    assert segments[:4] == [
+        ("wf0.train", 0, 999, False),
+        ("wf0.test", 1000, 1299, True),
+        ("wf1.train", 300, 1299, False),
+        ("wf1.test", 1300, 1599, True),
+    ]
+    alone_spec = write_spec(
+        base_dir, GRID.format(validation="    walk_forward: {train: 1000, test: 300}"), "wf.yaml"
+    )
+    alone = plan_file(alone_spec)
+    assert alone.window_labels() == [""] and alone.planned_runs == 6
+    only = RunSpec.from_payload(alone.payload(0))
+    assert only.operation.window is None
+    assert [s.name for s in only.operation.segments] == [s[0] for s in segments]
 
 
 def windowed_fake(payload):
-    """Metrics that depend on the window: a different configuration wins each train window."""
+    """Metrics that depend on the window: a different configuration wins each train window; in each test
+    window the chosen one ends 10 % up over 3 bars, after falling 30 % from its peak inside the window."""
     rec = fake_run(payload)
     fast = payload["configuration"]["ma_crossover"]["fast"]
     slow = payload["configuration"]["ma_crossover"]["slow"]
+
+    def metrics(window):
+        k = int(window[2]) if window.startswith("wf") and len(window) > 2 else 0
+        favourite = [5, 10, 20][k % 3]
+        m = dict(rec["metrics"])
+        m["sharpe_ratio"] = (2.0 if fast == favourite else 0.5) + slow / 1000.0
+        m["total_return"] = 10.0 if window.endswith(".test") and fast == favourite else -5.0
+        if window == "oos":
+            m["sharpe_ratio"] = -m["sharpe_ratio"]
+        return m, fast == favourite
+
     window = payload.get("window") or ""
-    k = int(window[2]) if window.startswith("wf") else 0
-    favourite = [5, 10, 20][k % 3]
     rec["window"] = payload.get("window")
-    rec["metrics"]["sharpe_ratio"] = (2.0 if fast == favourite else 0.5) + slow / 1000.0
-    rec["metrics"]["total_return"] = 10.0 if window.endswith(".test") and fast == favourite else -5.0
-    if window == "oos":
-        rec["metrics"]["sharpe_ratio"] = -rec["metrics"]["sharpe_ratio"]
+    rec["metrics"] = metrics(window)[0]
+    segments = payload["operation"].get("segments") or []
+    if segments:
+        rec["segments"] = {}
+        for seg in segments:
+            m, good = metrics(seg["name"])
+            entry = {"metrics": m}
+            if seg["per_bar"]:
+                path = [1.2, 1.2 * 0.7, 1.1] if good else [1.0, 0.9, 0.95]  # equity after each bar
+                per_bar = np.zeros(seg["end"] - seg["start"] + 1)  # flat after the first 3 bars
+                per_bar[:3] = np.array(path) / np.array([1.0, *path[:-1]]) - 1.0
+                entry.update(returns=encode_returns(per_bar), bars_per_year=252.0)
+            rec["segments"][seg["name"]] = entry
     return rec
 
 
@@ -154,7 +194,7 @@ def test_selection_uses_in_sample_and_picks_the_train_best_per_window(base_dir, 
     result = validated_sweep(plan_file(spec), tmp_path / "out").result
     # the main table ranks the in-sample runs only, one per configuration; the counts cover every run
     assert len(result["results"]) == 6
-    assert result["successful_runs"] == result["completed_runs"] == result["planned_runs"] == 6 * 12
+    assert result["successful_runs"] == result["completed_runs"] == result["planned_runs"] == 6 * 3
     assert result["feasible_runs"] == 6
     best = result["best_configuration"]
     assert best["configuration"]["ma_crossover"] == {"fast": 5, "slow": 50}
@@ -168,9 +208,18 @@ def test_selection_uses_in_sample_and_picks_the_train_best_per_window(base_dir, 
     picks = [w["configuration"]["ma_crossover"] for w in wf["windows"]]
     assert picks == [{"fast": [5, 10, 20][k % 3], "slow": 50} for k in range(len(picks))]
     assert all(w["out_of_sample_return"] == 10.0 for w in wf["windows"])
-    assert wf["out_of_sample"]["total_return"] == pytest.approx((1.1 ** len(picks) - 1) * 100)
+    oos = wf["out_of_sample"]
+    assert oos["total_return"] == pytest.approx((1.1 ** len(picks) - 1) * 100, rel=1e-5)
     assert wf["stability"]["changes"] == len(picks) - 1
     assert wf["windows"][0]["train_start"] < wf["windows"][0]["test_start"]
+    # the stitched line is per bar, and the 30 % fall inside each window shows, where compounding window
+    # by window (+10 % each) would show no drawdown at all
+    assert oos["bars"] == 400 * len(picks) == len(oos["curve"]["equity"]) == len(oos["curve"]["time"])
+    assert oos["curve"]["time"][0] == wf["windows"][0]["test_start"]
+    assert oos["curve"]["equity"][:3] == pytest.approx([1.2, 0.84, 1.1], rel=1e-6)
+    assert all(a < b for a, b in zip(oos["equity"], oos["equity"][1:], strict=False))
+    assert oos["max_drawdown"] == pytest.approx(30.0, rel=1e-5)
+    assert oos["sharpe_ratio"] is not None
 
 
 def test_an_unquoted_yaml_date_is_a_split_date(base_dir):

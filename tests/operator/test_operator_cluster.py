@@ -187,8 +187,8 @@ def same_numbers(a, b, where: str = "") -> bool:
 def test_validated_optimization_matches_local_sweep(
     kube_cluster, kube_namespace, s3_bucket, s3_client, operator, tmp_path
 ):
-    """Holdout and walk-forward windows run as runs of the one Job; the selection in the shared
-    aggregation gives the cluster and `s1mple optimize` the same validation numbers."""
+    """Holdout windows and the walk-forward's whole-data runs are runs of the one Job; the selection in
+    the shared aggregation gives the cluster and `s1mple optimize` the same validation numbers."""
     doc = example(OPT, kube_namespace, s3_bucket, kube_cluster)
     doc["metadata"]["name"] = "ma-crossover-validated"
     doc["spec"]["validation"] = {
@@ -200,9 +200,10 @@ def test_validated_optimization_matches_local_sweep(
     status = res["status"]
     assert status["phase"] == "Succeeded", (status["conditions"], status["counts"])
     local = local_run(doc, "Optimization", tmp_path)
-    # 12 configurations x (in-sample, out-of-sample, 2 walk-forward windows x (train, test))
-    assert status["counts"]["total"] == local["planned_runs"] == 12 * 6
-    assert status["counts"]["succeeded"] == local["successful_runs"] == 72
+    # 12 configurations x (in-sample, out-of-sample, whole data with the 2 walk-forward windows' train
+    # and test parts as segments)
+    assert status["counts"]["total"] == local["planned_runs"] == 12 * 3
+    assert status["counts"]["succeeded"] == local["successful_runs"] == 36
     assert len(jobs_of(kube_cluster, kube_namespace)) == 1
     cluster_result = stored_result(s3_client, s3_bucket, status)
     assert len(cluster_result["results"]) == len(local["results"]) == 12  # ranked on in-sample runs
@@ -210,6 +211,10 @@ def test_validated_optimization_matches_local_sweep(
     assert status["bestConfiguration"]["runId"] == local["best_configuration"]["run_id"]
     assert same_numbers(cluster_result["validation"], local["validation"])
     assert len(local["validation"]["walk_forward"]["windows"]) == 2
+    # the stitched out-of-sample line is per bar (the chosen configurations' test returns, chained)
+    curve = local["validation"]["walk_forward"]["out_of_sample"]["curve"]
+    assert len(curve["equity"]) == len(curve["time"]) == 2 * 500
+    assert cluster_result["validation"]["walk_forward"]["out_of_sample"]["curve"] == curve
     holdout_best = local["validation"]["holdout"]["best"]
     oos_best = holdout_best["out_of_sample"]["sharpe_ratio"]
     assert status["validation"]["oosPrimaryMetric"] == pytest.approx(oos_best)

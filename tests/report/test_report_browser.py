@@ -173,3 +173,45 @@ def test_validation_results_are_shown_when_present(browser, results, tmp_path, s
     assert browser.eval("document.querySelectorAll('#validation-body table tr').length") == 3
     browser.eval("document.getElementById('validation').scrollIntoView()")
     browser.screenshot(shots / "optimization-validation.png", full_page=False)
+
+
+WALK_FORWARD = """\
+optimization_config:
+  name: walk-forward
+  base_operation: {base}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {{values: [5, 10, 20]}}
+        slow: {{values: [30, 60]}}
+  optimization_targets:
+    primary_metric: sharpe_ratio
+  validation:
+    walk_forward: {{train: 500, test: 250}}
+"""
+
+
+def test_walk_forward_chart_is_the_per_bar_stitched_curve(browser, tmp_path, shots):
+    """A real walk-forward sweep: the chart draws one point per test bar, the chosen configurations'
+    equity chained, and its drawdown is the per-bar one result.json reports."""
+    import json
+
+    from s1mple.cli import main
+    from tests.report.conftest import ROOT
+
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(WALK_FORWARD.format(base=ROOT / "config/operations/ma_crossover.yaml"))
+    assert main(["optimize", str(spec), "--out", str(tmp_path / "wf")]) == 0
+    wf = json.loads((tmp_path / "wf" / "result.json").read_text())["validation"]["walk_forward"]
+    oos = wf["out_of_sample"]
+    assert oos["bars"] == 250 * len(wf["windows"]) == len(oos["curve"]["equity"])
+    open_report(browser, tmp_path / "wf" / "report.html")
+    browser.eval("document.getElementById('wf-equity').scrollIntoView()")
+    browser.wait("document.getElementById('wf-equity').data")
+    drawn = browser.eval("document.getElementById('wf-equity').data[0].y")
+    assert drawn == pytest.approx(oos["curve"]["equity"], rel=1e-9)
+    drawdown = browser.eval("document.getElementById('wf-equity').data[1].y")
+    assert -min(drawdown) == pytest.approx(oos["max_drawdown"], rel=1e-6)
+    assert browser.errors() == []
+    browser.screenshot(shots / "optimization-walk-forward.png", full_page=False)

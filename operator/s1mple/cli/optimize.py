@@ -207,8 +207,9 @@ def holdout_walk_forward_lines(validation: dict[str, Any]) -> list[str]:
             )
         o, st = wf["out_of_sample"], wf["stability"]
         lines.append(
-            f"  stitched out-of-sample: total return {_g(o['total_return'])}%, max drawdown "
-            f"{_g(o['max_drawdown'])}%, mean {m} {_g(o['mean_primary'])}; the chosen configuration "
+            f"  stitched out-of-sample, per bar: total return {_g(o['total_return'])}%, max drawdown "
+            f"{_g(o['max_drawdown'])}%, Sharpe {_g(o.get('sharpe_ratio'))}, mean {m} "
+            f"{_g(o['mean_primary'])}; the chosen configuration "
             f"changed {st['changes']} times ({st['distinct']} distinct)"
         )
     return lines

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from s1mple_engine.config import ConfigError
+from s1mple_engine.segments import decode_returns
 
 from .aggregation import feasibility, rank_key
 from .models import DURATION_PATTERN, Direction, Holdout, RunConstraints, Span, ValidationSpec, WalkForward
@@ -33,16 +34,31 @@ _UNITS = {"d": "D", "w": "W", "h": "h", "min": "m"}
 
 @dataclass(frozen=True)
 class RunWindow:
-    """A trading window: bars ``start`` .. ``end`` (inclusive) of the base operation's data."""
+    """A trading window: bars ``start`` .. ``end`` (inclusive) of the base operation's data; ``segments``:
+    the walk-forward windows measured inside its run (``operation.segments``)."""
 
-    label: str  # "" (the whole data), "is", "oos", "wf<k>.train", "wf<k>.test"
+    label: str  # "" (the whole data), "is", "oos", "wf" (the whole data, beside a holdout)
     start: int
     end: int
+    segments: tuple[RunWindow, ...] = ()  # "wf<k>.train" / "wf<k>.test"
 
     def operation_window(self) -> dict[str, Any] | None:
         """The run's ``operation.window``; its name keeps runs of differently named windows apart (a record
         is found by run id, and its ``window`` label must be this plan's)."""
         return None if not self.label else {"name": self.label, "start": self.start, "end": self.end}
+
+    def operation_fields(self) -> dict[str, Any]:
+        """What this window sets in a run's operation: ``window`` and ``segments`` (test windows record
+        their per-bar returns, for the stitched out-of-sample curve)."""
+        out: dict[str, Any] = {}
+        if self.label:
+            out["window"] = self.operation_window()
+        if self.segments:
+            out["segments"] = [
+                {"name": s.label, "start": s.start, "end": s.end, "per_bar": s.label.endswith(".test")}
+                for s in self.segments
+            ]
+        return out
 
 
 FULL = RunWindow("", 0, -1)
@@ -139,18 +155,27 @@ def walk_forward_windows(times: np.ndarray, wf: WalkForward) -> list[tuple[RunWi
 
 
 def plan_windows(validation: ValidationSpec, times: np.ndarray) -> list[RunWindow]:
-    """Every window a configuration runs in; [FULL] without validation.  With walk-forward alone the
-    whole-data run stays (it is the main table); with a holdout the in-sample run replaces it."""
+    """Every window a configuration runs in; [FULL] without validation.  Walk-forward adds no runs: its
+    train and test windows are segments of a whole-data run (the main table's, or beside a holdout, a
+    whole-data run ``wf`` next to the in-sample and out-of-sample runs)."""
     windows: list[RunWindow] = []
+    segments: tuple[RunWindow, ...] = ()
+    if validation.walk_forward is not None:
+        segments = tuple(w for pair in walk_forward_windows(times, validation.walk_forward) for w in pair)
     if validation.holdout is not None:
         split = holdout_split(times, validation.holdout)
         windows += [RunWindow("is", 0, split - 1), RunWindow("oos", split, len(times) - 1)]
+        if segments:
+            windows.append(RunWindow("wf", 0, len(times) - 1, segments))
     else:
-        windows.append(FULL)
-    if validation.walk_forward is not None:
-        for train, test in walk_forward_windows(times, validation.walk_forward):
-            windows += [train, test]
+        windows.append(RunWindow("", 0, -1, segments))
     return windows
+
+
+def walk_forward_pairs(windows: list[RunWindow]) -> list[tuple[RunWindow, RunWindow]]:
+    """The (train, test) windows of a plan's walk-forward: the segments of its carrying run."""
+    segments = [s for w in windows for s in w.segments]
+    return list(zip(segments[::2], segments[1::2], strict=True))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -205,12 +230,17 @@ def configuration_key(rec: Record) -> str:
 
 
 def by_window(records: Mapping[str, Record], run_ids: list[str]) -> dict[str, dict[str, Record]]:
-    """window label -> configuration key -> record."""
+    """window label -> configuration key -> record; a run's walk-forward segments become records of
+    their own windows (a failed run stands for each of them)."""
     out: dict[str, dict[str, Record]] = {}
     for rid in run_ids:
         rec = records.get(rid)
-        if rec is not None:
-            out.setdefault(rec.get("window") or "", {})[configuration_key(rec)] = rec
+        if rec is None:
+            continue
+        key = configuration_key(rec)
+        out.setdefault(rec.get("window") or "", {})[key] = rec
+        for label, seg in (rec.get("segments") or {}).items():
+            out.setdefault(label, {})[key] = {**rec, "window": label, "segments": None, **seg}
     return out
 
 
@@ -252,29 +282,49 @@ def holdout_report(
     }
 
 
+def stitched_curve(returns: list[np.ndarray | None], bars_per_year: float) -> Record:
+    """The test windows' per-bar returns chained into one equity line (from 1.0), and its metrics as the
+    engine computes them: total return, max drawdown per bar, Sharpe annualised (mean / std, ddof 1)."""
+    rets = np.concatenate([r for r in returns if r is not None] or [np.zeros(0)])
+    equity = np.cumprod(1.0 + rets)
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    drawdown = (1.0 - equity / peak) * 100.0 if len(rets) else np.zeros(0)
+    sharpe = None
+    if len(rets) >= 2 and (sd := float(rets.std(ddof=1))) > 1e-15:
+        sharpe = float(rets.mean()) / sd * math.sqrt(bars_per_year)
+    return {
+        "total_return": (float(equity[-1]) - 1.0) * 100.0 if len(rets) else 0.0,
+        "max_drawdown": float(drawdown.max()) if len(rets) else 0.0,
+        "sharpe_ratio": sharpe,
+        "bars": int(len(rets)),
+        "per_bar_equity": equity.tolist(),
+    }
+
+
 def walk_forward_report(
     groups: dict[str, dict[str, Record]],
     windows: list[RunWindow],
     times: np.ndarray,
     ranking: Ranking,
 ) -> Record:
-    """Per window: the best feasible configuration on train, measured on test; the test returns
-    chained into one out-of-sample equity line; how often the chosen configuration changed."""
+    """Per window: the best feasible configuration on train, measured on test; the chosen configurations'
+    per-bar test returns chained into one out-of-sample equity line; how often the choice changed."""
     primary = ranking.primary
     table = []
-    equity = 1.0
-    peak = 1.0
-    max_dd = 0.0
     chosen: list[str | None] = []
-    labels = [w for w in windows if w.label.startswith("wf")]
-    for train_w, test_w in zip(labels[::2], labels[1::2], strict=True):
+    returns: list[np.ndarray | None] = []
+    curve_times: list[str] = []
+    bars_per_year = 252.0
+    equity = 1.0
+    for train_w, test_w in walk_forward_pairs(windows):
         best = ranking.best(list(groups.get(train_w.label, {}).values()))
         test = groups.get(test_w.label, {}).get(configuration_key(best)) if best else None
-        ret = _metric(test, "total_return")
-        if ret is not None:
-            equity *= 1.0 + ret / 100.0
-            peak = max(peak, equity)
-            max_dd = max(max_dd, (1.0 - equity / peak) * 100.0, _metric(test, "max_drawdown") or 0.0)
+        per_bar = decode_returns(test["returns"]) if test and isinstance(test.get("returns"), str) else None
+        if per_bar is not None:
+            returns.append(per_bar)
+            curve_times += [_when(times, b) for b in range(test_w.start, test_w.end + 1)]
+            bars_per_year = float(test.get("bars_per_year") or bars_per_year)
+            equity *= float(np.prod(1.0 + per_bar))
         chosen.append(configuration_key(best) if best else None)
         table.append(
             {
@@ -287,21 +337,26 @@ def walk_forward_report(
                 "configuration": (best or {}).get("configuration"),
                 "in_sample": _metric(best, primary),
                 "out_of_sample": _metric(test, primary),
-                "out_of_sample_return": ret,
+                "out_of_sample_return": _metric(test, "total_return"),
+                "out_of_sample_max_drawdown": _metric(test, "max_drawdown"),
                 "equity": equity,
             }
         )
     picked = [c for c in chosen if c is not None]
     changes = sum(1 for a, b in zip(picked, picked[1:], strict=False) if a != b)
     oos_values = [r["out_of_sample"] for r in table if r["out_of_sample"] is not None]
+    stitched = stitched_curve(returns, bars_per_year)
     return {
         "primary_metric": primary,
         "windows": table,
         "out_of_sample": {
-            "total_return": (equity - 1.0) * 100.0,
-            "max_drawdown": max_dd,
+            "total_return": stitched["total_return"],
+            "max_drawdown": stitched["max_drawdown"],
+            "sharpe_ratio": stitched["sharpe_ratio"],
+            "bars": stitched["bars"],
             "mean_primary": sum(oos_values) / len(oos_values) if oos_values else None,
             "equity": [r["equity"] for r in table],
+            "curve": {"time": curve_times, "equity": stitched["per_bar_equity"]},
         },
         "stability": {
             "changes": changes,
@@ -315,9 +370,10 @@ def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Reco
     """``{"holdout": ..., "walk_forward": ..., "main_run_ids": [...], "run_counts": {...}}`` of a
     validated optimization plan (an empty dict without validation): result.json's ``validation``, the
     runs of the main table, and the run counts over every window."""
-    labels = plan.window_labels()
-    if len(labels) == 1:
+    v = plan.config.validation
+    if v.holdout is None and v.walk_forward is None:
         return {}
+    labels = plan.window_labels()
     groups = by_window(records, run_ids)
     main = "is" if "is" in labels else ""
     main_ids = list(dict.fromkeys(rec["run_id"] for rec in groups.get(main, {}).values()))
@@ -330,7 +386,6 @@ def validation_reports(plan: Any, run_ids: list[str], records: Mapping[str, Reco
         "main_run_ids": main_ids,  # counts of every windowed run (the main table's are of main_ids)
         "run_counts": {"completed_runs": len(found), "successful_runs": ok, "failed_runs": len(found) - ok},
     }
-    v = plan.config.validation
     if v.holdout is not None:
         out["holdout"] = holdout_report(groups, *args, v.holdout.top)
     if v.walk_forward is not None:

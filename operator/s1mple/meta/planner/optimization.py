@@ -288,8 +288,7 @@ class OptimizationPlan(BasePlan):
         code = self._resolved[2]
         op = self.operation_of(bp)
         window = self.windows[w]
-        if window.label:
-            op["window"] = window.operation_window()
+        op.update(window.operation_fields())
         out = {
             "run_id": run_id_of(op, code),
             "index": index,
@@ -395,8 +394,12 @@ class OptimizationPlan(BasePlan):
             "dimensions": [d.info() for d in self.dims],
             "parameter_constraints": list(self.config.parameter_constraints),
         }
-        if len(self.windows) > 1:
-            out["windows"] = [f"{w.label} (bars {w.start}..{w.end})" for w in self.windows]
+        if len(self.windows) > 1 or self.windows[0].segments:
+            out["windows"] = [f"{w.label} (bars {w.start}..{w.end})" for w in self.windows if w.label] + [
+                f"{s.label} (bars {s.start}..{s.end}, a segment of the whole-data run)"
+                for w in self.windows
+                for s in w.segments
+            ]
         if self.config.search.strategy == SearchStrategy.BAYESIAN:
             picks = [0, self.total - 1] if self.total > 1 else [0]
         else:

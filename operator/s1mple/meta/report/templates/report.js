@@ -345,7 +345,26 @@
         const p = document.createElement("p"); p.textContent = fmt(value); part.append(p);
       }
       body.append(part);
+      if (key === "walk_forward") walkForwardChart(part, value);
     }
+  }
+
+  // the stitched out-of-sample line: per bar, the chosen configuration of each test window
+  function walkForwardChart(part, wf) {
+    const c = ((wf && wf.out_of_sample) || {}).curve;
+    if (!c || !Array.isArray(c.time) || !c.time.length) return;
+    const el = document.createElement("div"); el.id = "wf-equity"; el.className = "chart"; part.append(el);
+    let peak = 1;
+    const dd = c.equity.map((e) => { peak = Math.max(peak, e); return -(1 - e / peak) * 100; });
+    const starts = (wf.windows || []).map((w) => w.test_start);
+    plot("wf-equity", [
+      { type: "scatter", mode: "lines", name: "out-of-sample equity", x: c.time, y: c.equity, line: { color: COLORS[0], width: 1.5 } },
+      { type: "scatter", mode: "lines", name: "drawdown %", x: c.time, y: dd, yaxis: "y2", line: { color: COLORS[1], width: 1 }, fill: "tozeroy" },
+    ], {
+      title: { text: "Walk-forward: stitched out-of-sample equity, per bar (test windows chained)" }, hovermode: "x unified",
+      xaxis: { anchor: "y2" }, yaxis: { title: { text: "equity (start 1)" }, domain: [0.35, 1] }, yaxis2: { title: { text: "drawdown %" }, domain: [0, 0.28] },
+      shapes: starts.map((t) => ({ type: "line", xref: "x", yref: "paper", x0: t, x1: t, y0: 0, y1: 1, line: { color: "#d0d5dd", width: 1, dash: "dot" } })),
+    });
   }
 
   // ---------------------------------------------------------------- variant test
