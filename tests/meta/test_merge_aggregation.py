@@ -8,10 +8,9 @@ import pytest
 from s1mple.meta.aggregation import (
     RunOrder,
     feasibility,
-    most_defensive,
     optimization_result,
-    variant_result,
 )
+from s1mple.meta.comparison import most_defensive, variant_result
 from s1mple.meta.merge import merge_overrides
 from s1mple.meta.models import BlueprintOverrides, Direction, RunConstraints
 from s1mple_engine.config import Blueprint, dump_model

@@ -3,7 +3,7 @@
 * :func:`optimization_result` — the design's OptimizationResult (``optimization_id``, ``results``,
   ``best_configuration``, ...), results ranked: feasible runs first, by the primary metric in its
   direction, ties broken by ``run_id``.
-* :func:`variant_result` — the design's VariantComparisonResult with ``comparative_analysis``.
+* Variant tests' VariantComparisonResult: :mod:`.comparison`.
 * :func:`table_row` — one row per run of results.parquet (written by :mod:`.outputs`): parameters
   flattened to ``plugin.param`` columns, the worker configuration (choice labels), every metric,
   causality counts, run_id, feasibility, error.
@@ -41,7 +41,8 @@ def _as_dict(record: Any) -> Record:
     return record.model_dump(mode="json", exclude={"curves"})
 
 
-def _num(value: Any) -> float | None:
+def as_float(value: Any) -> float | None:
+    """A finite float, or None for missing, boolean, non-numeric or infinite values."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -60,11 +61,11 @@ def feasibility(record: Record, constraints: RunConstraints | None) -> tuple[boo
     metrics = record.get("metrics") or {}
     reasons = []
     if constraints.min_trades is not None:
-        trades = _num(metrics.get("total_trades"))
+        trades = as_float(metrics.get("total_trades"))
         if trades is None or trades < constraints.min_trades:
             reasons.append(f"total_trades {_fmt(trades)} < min_trades {constraints.min_trades}")
     if constraints.max_drawdown is not None:
-        dd = _num(metrics.get("max_drawdown"))
+        dd = as_float(metrics.get("max_drawdown"))
         if dd is None or abs(dd) > constraints.max_drawdown:
             reasons.append(f"max_drawdown {_fmt(dd)} > {constraints.max_drawdown}")
     return (not reasons), ("; ".join(reasons) or None)
@@ -78,7 +79,7 @@ def rank_key(
     record: Record, primary: str, direction: Direction, feasible: bool
 ) -> tuple[int, int, float, str]:
     """Feasible first; within each group runs with the metric first, best value first; then run_id."""
-    value = _num((record.get("metrics") or {}).get(primary))
+    value = as_float((record.get("metrics") or {}).get(primary))
     group = 0 if feasible else 1
     if value is None:
         return (group, 1, 0.0, record.get("run_id", ""))
@@ -244,7 +245,7 @@ def optimization_result(
         constraints=constraints,
         search=search,
         best=best,
-        validation=order.validation(best and best["run_id"], validation or ValidationSpec()),
+        validation=order.validation(best["run_id"] if best else None, validation or ValidationSpec()),
     )
     return {**head, "results": results}
 
@@ -296,187 +297,6 @@ def optimization_summary(
     }
 
 
-# --------------------------------------------------------------------------------------------------------
-# Variant tests
-# --------------------------------------------------------------------------------------------------------
-
-
-def rejection_ratio(causality: dict[str, Any]) -> float | None:
-    detected = _num(causality.get("opportunities_detected"))
-    rejected = _num(causality.get("opportunities_rejected"))
-    if not detected or rejected is None:
-        return None
-    return rejected / detected
-
-
-def _pick(rows: list[Record], key: Any, largest: bool) -> str | None:
-    """Variant name with the largest/smallest key value (None values skipped), ties by run_id."""
-    scored = [(key(r), r) for r in rows]
-    scored = [(v, r) for v, r in scored if v is not None]
-    if not scored:
-        return None
-    scored.sort(key=lambda t: ((-t[0] if largest else t[0]), t[1].get("run_id", "")))
-    return scored[0][1].get("name")
-
-
-def most_defensive(rows: list[Record]) -> str | None:
-    """The variant that rejects the largest share of its opportunities (opportunities_rejected /
-    opportunities_detected); ties, or no variant with opportunities, go to the lowest ``exposure``
-    (share of time in the market); then run_id."""
-
-    def key(r: Record) -> tuple[float, float, str] | None:
-        ratio = rejection_ratio(r.get("causality") or {})
-        exposure = _num((r.get("metrics") or {}).get("exposure"))
-        if ratio is None and exposure is None:
-            return None
-        return (-(ratio or 0.0), exposure if exposure is not None else math.inf, r.get("run_id", ""))
-
-    scored = [(key(r), r) for r in rows]
-    scored = [(k, r) for k, r in scored if k is not None]
-    if not scored:
-        return None
-    scored.sort(key=lambda t: t[0])
-    return scored[0][1].get("name")
-
-
-def _variant_causality(c: dict[str, Any]) -> Record:
-    out = dict(c)
-    if "opportunities_detected" in c:
-        out.setdefault("opportunity_id_count", c["opportunities_detected"])
-    if "threats_detected" in c:
-        out.setdefault("threat_id_count", c["threats_detected"])
-    return out
-
-
-def variant_result(
-    *,
-    test_id: str,
-    test_name: str,
-    timestamp: str,
-    market_period: dict[str, Any],
-    variants: list[dict[str, Any]],
-    records: Iterable[Any],
-    metrics: list[str] | None = None,
-    causality_analysis: list[str] | None = None,
-    curves: dict[str, str] | None = None,
-    baseline: str | None = None,
-) -> Record:
-    """The design's VariantComparisonResult.  ``variants``: [{name, description, run_id}] in spec order;
-    ``curves``: variant name -> key of its saved curves; ``baseline``: the variant the others are tested
-    against (default the first), see :func:`significance`."""
-    by_id = latest_by_run_id(records)
-    results, ok_rows = [], []
-    for v in variants:
-        rec = by_id.get(v["run_id"])
-        entry: Record = {
-            "variant_name": v["name"],
-            "description": v.get("description"),
-            "run_id": v["run_id"],
-        }
-        if rec is None:
-            entry.update(status="not_run", metrics={}, causality={})
-        else:
-            entry.update(
-                status=rec.get("status"),
-                metrics=rec.get("metrics") or {},
-                causality=_variant_causality(rec.get("causality") or {}),
-                duration_s=rec.get("duration_s"),
-            )
-            if rec.get("error"):
-                entry["error"] = rec["error"]
-            if rec.get("status") == "ok":
-                ok_rows.append({**rec, "name": v["name"], "run_id": v["run_id"]})
-        if curves and v["name"] in curves:
-            entry["curves"] = curves[v["name"]]
-        results.append(entry)
-
-    def metric(name: str) -> Any:
-        return lambda r: _num((r.get("metrics") or {}).get(name))
-
-    def abs_metric(name: str) -> Any:
-        return lambda r: None if metric(name)(r) is None else abs(metric(name)(r))
-
-    comparative = {
-        "best_sharpe": _pick(ok_rows, metric("sharpe_ratio"), largest=True),
-        "best_return": _pick(ok_rows, metric("total_return"), largest=True),
-        "lowest_drawdown": _pick(ok_rows, abs_metric("max_drawdown"), largest=False),
-        "most_trades": _pick(ok_rows, metric("total_trades"), largest=True),
-        "most_defensive": most_defensive(ok_rows),
-    }
-    baseline = baseline or (variants[0]["name"] if variants else None)
-    tested = significance(ok_rows, baseline) if baseline else None
-    if tested is not None:
-        comparative["baseline"] = baseline
-        comparative["significant_differences"] = overfitting.significance_text(baseline, tested["variants"])
-    analysis: Record = {}
-    wanted = causality_analysis if causality_analysis is not None else []
-    if "opportunities_per_variant" in wanted:
-        analysis["opportunities_per_variant"] = {
-            r["variant_name"]: {
-                "detected": r["causality"].get("opportunities_detected"),
-                "rejected": r["causality"].get("opportunities_rejected"),
-                "rejection_ratio": rejection_ratio(r["causality"]),
-            }
-            for r in results
-            if r["status"] == "ok"
-        }
-    if "threats_per_variant" in wanted:
-        analysis["threats_per_variant"] = {
-            r["variant_name"]: r["causality"].get("threats_detected") for r in results if r["status"] == "ok"
-        }
-    if "rejection_reasons" in wanted:
-        analysis["rejection_reasons"] = {
-            r["variant_name"]: r["causality"].get("top_rejection_reasons", [])
-            for r in results
-            if r["status"] == "ok"
-        }
-    ok_count = sum(1 for r in results if r["status"] == "ok")
-    out: Record = {
-        "test_id": test_id,
-        "test_name": test_name,
-        "timestamp": timestamp,
-        "total_variants": len(variants),
-        "successful_runs": ok_count,
-        "failed_runs": sum(1 for r in results if r["status"] not in ("ok", "not_run")),
-        "market_period": market_period,
-        "compared_metrics": list(metrics or METRICS),
-        "results": results,
-        "comparative_analysis": comparative,
-    }
-    if tested is not None:
-        out["significance"] = tested
-    if analysis:
-        out["causality_analysis"] = analysis
-    return out
-
-
-def significance(ok_rows: list[Record], baseline: str) -> Record | None:
-    """Each variant against ``baseline`` by a paired stationary block bootstrap of the per-bar returns
-    their records carry (overfitting.compare_to_baseline); None without the baseline's returns.  Sharpe
-    differences are annualised as ``sharpe_ratio`` is (its ratio to the per-bar Sharpe)."""
-    series = {r["name"]: (r.get("returns") or {}).get("series") for r in ok_rows}
-    series = {k: v for k, v in series.items() if v is not None}
-    if baseline not in series or len(series) < 2:
-        return None
-    factor = 1.0
-    for r in ok_rows:
-        per_bar = _num((r.get("returns") or {}).get("sharpe"))
-        annual = _num((r.get("metrics") or {}).get("sharpe_ratio"))
-        if per_bar and annual:
-            factor = annual / per_bar
-            break
-    others = {k: v for k, v in series.items() if k != baseline}
-    return {
-        "baseline": baseline,
-        "method": "paired stationary block bootstrap (Politis & Romano 1994) of the common bars",
-        "samples": overfitting.BOOTSTRAP_SAMPLES,
-        "seed": overfitting.BOOTSTRAP_SEED,
-        "level": overfitting.SIGNIFICANCE_LEVEL,
-        "sharpe_annualisation": factor,
-        "variants": overfitting.compare_to_baseline(series[baseline], others, annualisation=factor),
-    }
-
-
 def json_chunks(result: Record, key: str = "results") -> Iterator[str]:
     """``result`` as JSON text, its (long) ``key`` list one entry at a time: 100,000 runs never become
     one 76 MB string plus its bytes (the list goes last; readers do not depend on key order)."""
@@ -507,10 +327,10 @@ def table_row(rec: Record, feasible: bool, why: str | None, rank_no: int) -> Rec
     row["infeasible_reason"] = why if (not feasible and rec.get("status") == "ok") else None
     metrics = rec.get("metrics") or {}
     for m in METRICS:
-        row[m] = _num(metrics.get(m))
+        row[m] = as_float(metrics.get(m))
     causality = rec.get("causality") or {}
     for c in CAUSALITY_COUNTS:
-        row[c] = _num(causality.get(c))
+        row[c] = as_float(causality.get(c))
     reasons = causality.get("top_rejection_reasons")
     row["top_rejection_reasons"] = json.dumps(reasons) if reasons else None
     row["duration_s"] = rec.get("duration_s")
@@ -524,7 +344,7 @@ def return_columns(stats: Record | None) -> Record:
     the block columns anyone can recompute PBO from results.parquet (docs/meta.md)."""
     stats = stats or {}
     blocks = stats.get("blocks") or {}
-    sharpe = _num(stats.get("sharpe"))
+    sharpe = as_float(stats.get("sharpe"))
     known = sharpe is not None and stats.get("bars") is not None
     return {
         "psr": (
@@ -536,8 +356,8 @@ def return_columns(stats: Record | None) -> Record:
         ),
         "bars": stats.get("bars"),
         "sharpe_per_bar": sharpe,
-        "skewness": _num(stats.get("skewness")),
-        "kurtosis": _num(stats.get("kurtosis")),
+        "skewness": as_float(stats.get("skewness")),
+        "kurtosis": as_float(stats.get("kurtosis")),
         "block_bars": blocks.get("bars"),
         "block_sum": blocks.get("sum"),
         "block_sumsq": blocks.get("sumsq"),

@@ -29,7 +29,7 @@ from s1mple_engine.runs import gc_paused, read_records
 from s1mple_engine.runspec import MANIFEST_KEY, MANIFEST_RUNS_KEY
 from s1mple_engine.store import FileStore, S3Store, Store, default_location, open_store, unique_names
 
-from . import aggregation, windows
+from . import aggregation, comparison, windows
 from .models import Direction
 from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
@@ -308,7 +308,7 @@ class Sweep:
                 if v["name"] not in self.curve_keys and v["run_id"] in by_run:
                     self.curve_keys[v["name"]] = by_run[v["run_id"]]
             cc = plan.config.comparison_config
-            result = aggregation.variant_result(
+            result = comparison.variant_result(
                 test_id=plan.plan_id,
                 test_name=plan.name,
                 timestamp=ts,

@@ -29,7 +29,12 @@ from .aggregation import feasibility, rank_key
 from .models import DURATION_PATTERN, Direction, Holdout, RunConstraints, Span, ValidationSpec, WalkForward
 
 Record = dict[str, Any]
-_UNITS = {"d": "D", "w": "W", "h": "h", "min": "m"}
+_UNITS = {
+    "d": np.timedelta64(1, "D"),
+    "w": np.timedelta64(1, "W"),
+    "h": np.timedelta64(1, "h"),
+    "min": np.timedelta64(1, "m"),
+}
 
 
 @dataclass(frozen=True)
@@ -97,14 +102,14 @@ def holdout_split(times: np.ndarray, holdout: Holdout) -> int:
     return split
 
 
-def _span_offsets(times: np.ndarray, span: Span, field: str) -> np.ndarray | int:
+def _span_offsets(times: np.ndarray, span: Span, field: str) -> np.timedelta64 | int:
     """A span in bars (int) or as a numpy timedelta."""
     if isinstance(span, int):
         return span
     m = re.match(DURATION_PATTERN, span)
     if m is None:  # the model checks this; kept for direct callers
         raise ConfigError(f"validation.walk_forward.{field}: {span!r} is not bars or a duration like 365d")
-    return np.timedelta64(int(m.group(1)), _UNITS[m.group(2)]).astype("timedelta64[ns]")
+    return (int(m.group(1)) * _UNITS[m.group(2)]).astype("timedelta64[ns]")
 
 
 def walk_forward_windows(times: np.ndarray, wf: WalkForward) -> list[tuple[RunWindow, RunWindow]]:
@@ -124,6 +129,7 @@ def walk_forward_windows(times: np.ndarray, wf: WalkForward) -> list[tuple[RunWi
     k = 0
     while True:
         if isinstance(train, int):
+            assert isinstance(test, int) and isinstance(step, int)  # all bars: checked above
             a = 0 if wf.anchored else k * step
             b = k * step + train  # first test bar
             c = b + test  # first bar after the test window
@@ -254,7 +260,7 @@ def holdout_report(
     """The out-of-sample metrics of the in-sample best and top N, and how much the primary metric lost."""
     is_w, oos_w = (w for w in windows if w.label in ("is", "oos"))
     ins, oos = groups.get("is", {}), groups.get("oos", {})
-    rows = []
+    rows: list[Record] = []
     primary = ranking.primary
     for rank, (_, ok, rec) in enumerate(ranking.ranked(list(ins.values()))):
         if len(rows) >= top or not ok:
@@ -320,7 +326,7 @@ def walk_forward_report(
         best = ranking.best(list(groups.get(train_w.label, {}).values()))
         test = groups.get(test_w.label, {}).get(configuration_key(best)) if best else None
         per_bar = decode_returns(test["returns"]) if test and isinstance(test.get("returns"), str) else None
-        if per_bar is not None:
+        if test is not None and per_bar is not None:
             returns.append(per_bar)
             curve_times += [_when(times, b) for b in range(test_w.start, test_w.end + 1)]
             bars_per_year = float(test.get("bars_per_year") or bars_per_year)
@@ -344,7 +350,7 @@ def walk_forward_report(
         )
     picked = [c for c in chosen if c is not None]
     changes = sum(1 for a, b in zip(picked, picked[1:], strict=False) if a != b)
-    oos_values = [r["out_of_sample"] for r in table if r["out_of_sample"] is not None]
+    oos_values = [float(r["out_of_sample"]) for r in table if r["out_of_sample"] is not None]
     stitched = stitched_curve(returns, bars_per_year)
     return {
         "primary_metric": primary,
