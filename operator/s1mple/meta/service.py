@@ -18,13 +18,12 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TextIO
 
 from s1mple.executors.local import ParallelRunService, Progress, RunSummary, default_workers
 from s1mple_engine.config import ConfigError
@@ -36,6 +35,9 @@ from . import aggregation, windows
 from .models import Direction, SearchStrategy
 from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
+
+if TYPE_CHECKING:  # pandas is imported after the workers are forked (prefetch_outputs), not before
+    import pandas as pd
 
 RESULT_KEY = "result.json"
 FRAME_KEY = "results.parquet"
@@ -102,6 +104,28 @@ def _progress_categories(record: dict[str, Any]) -> list[tuple[str, str]]:
     return list((record.get("labels") or {}).items()) if record.get("kind") != "variant_test" else []
 
 
+def prefetch_outputs(report: bool = True) -> threading.Thread:
+    """Import what aggregating and writing the results need (pandas, pyarrow, the report renderer and its
+    assets) in a background thread, started once the workers are forked: the imports then overlap the
+    runs (the main thread mostly waits on the workers) instead of delaying the first run."""
+
+    def load() -> None:
+        try:
+            import pandas  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+
+            if report:
+                from .report.render import prefetch
+
+                prefetch()
+        except ImportError:  # reported where it is needed (write_report says which package is missing)
+            pass
+
+    thread = threading.Thread(target=load, name="s1mple-prefetch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "parquet":
@@ -113,6 +137,8 @@ def _frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
 
 def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(equity+drawdown by timestamp, monthly returns) from a record's ``curves``."""
+    import pandas as pd
+
     eq = curves.get("equity_curve")
     dd = curves.get("drawdown_curve")
     main = None
@@ -170,6 +196,7 @@ class Sweep:
         self.warm = warm_market_data if warm is True else (warm or None)
         self.flush_delay = flush_delay
         self.curve_keys: dict[str, str] = {}
+        self.prefetch: threading.Thread | None = None
         self.variant_files: dict[str, str] = {}
 
     def log(self, text: str) -> None:
@@ -326,6 +353,9 @@ class Sweep:
                         f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}"
                     )
                 progress = self._progress(len(run_ids), skipped)
+                if todo:
+                    svc.start(len(todo))  # fork before the prefetch thread starts (fork copies no thread)
+                self.prefetch = prefetch_outputs()
                 summary = svc.run(todo, on_record, progress, on_tick=flush_due)
         finally:
             svc.terminate() if summary.interrupted else svc.close()
@@ -383,6 +413,8 @@ class Sweep:
         keep: int | None,
     ) -> SweepOutcome:
         plan = self.plan
+        if self.prefetch is not None:  # imports done; no thread left when the report re-runs or forks
+            self.prefetch.join()
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
             t, constraints = plan.config.optimization_targets, plan.config.constraints
@@ -450,6 +482,8 @@ class Sweep:
             table = write_table(results, order)
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
         self.store.put_bytes(FRAME_KEY, table)
+        import pandas as pd
+
         frame = pd.read_parquet(io.BytesIO(table)) if keep is None or self.csv else None
         if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, _frame_bytes(frame, "csv"))
