@@ -43,8 +43,10 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint operator/Dockerfile runner-image/Dockerfile
 
-# Speed goals are shown by these scripts (they print numbers; none of them is a test).
+# Speed goals are shown by these scripts (they print numbers; none of them is a test).  The `bench` extra
+# adds the peers benchmarks/meta.py runs beside s1mple (vectorbt: large, so not part of `make venv`).
 bench: venv cluster-build
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ./runner-image -e '.[operator,test,bench]'
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/meta.py
 	$(PY) benchmarks/operator.py

@@ -10,7 +10,6 @@ twice) is refused.  aiohttp: the controller's framework already (kopf), asyncio,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 from urllib.parse import unquote
@@ -52,6 +51,8 @@ def outside_store(raw_path: str) -> bool:
 
 
 def make_app(store: Any) -> Any:
+    import asyncio  # here, not at the top: every `s1mple` command imports this module to register it
+
     from aiohttp import web
 
     from s1mple.meta.report import REPORT_KEY, ReportError, build_report
@@ -102,6 +103,8 @@ def make_app(store: Any) -> Any:
 
 
 def explore(args: argparse.Namespace) -> int:
+    import asyncio
+
     from aiohttp import web
 
     from s1mple_engine.store import open_store

@@ -17,7 +17,7 @@ from typing import Any
 from s1mple.executors.local import ParallelRunService, Progress, default_workers
 from s1mple.meta.models import SearchStrategy
 from s1mple.meta.planner import OptimizationPlan, VariantPlan
-from s1mple.meta.service import RunSummary, Sweep, SweepOutcome, curve_frames, frame_bytes
+from s1mple.meta.service import RunSummary, Sweep, SweepOutcome, curve_frames, frame_bytes, prefetch_outputs
 from s1mple_engine.runs import RecordWriter
 from s1mple_engine.runspec import MANIFEST_RUNS_KEY
 from s1mple_engine.store import StoreError, unique_names
@@ -122,6 +122,9 @@ class LocalSweep(Sweep):
         if skipped:
             self.log(f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}")
         progress = self._progress(len(run_ids), skipped)
+        if todo:
+            run.pool.start(len(todo))  # fork before the prefetch thread starts (fork copies no thread)
+        self.prefetch = prefetch_outputs()
         run.summary = run.pool.run(todo, self._on_record(run), progress, on_tick=run.flush_due)
         return run_ids, skipped
 

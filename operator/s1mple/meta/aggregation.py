@@ -18,9 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from . import overfitting
 from .models import (
@@ -31,6 +29,9 @@ from .models import (
     ValidationSpec,
     metric_direction,
 )
+
+if TYPE_CHECKING:  # pandas is imported by the functions that need it: planning and running never do
+    import pandas as pd
 
 Record = dict[str, Any]
 

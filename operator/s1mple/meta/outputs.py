@@ -10,35 +10,46 @@ entries and their rows at once.  Same entries as :func:`aggregation.optimization
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from . import aggregation
 from .aggregation import METRICS, Record, RunOrder, column_kind
 from .models import CAUSALITY_COUNTS
+
+if TYPE_CHECKING:  # pyarrow is imported when a table is written, not when a sweep is planned or run
+    import pyarrow as pa
 
 #: Rows per parquet row group (and per batch held in memory).
 ROW_GROUP = 8192
 _FLOATS = {*METRICS, *CAUSALITY_COUNTS, "duration_s", "psr", "sharpe_per_bar", "skewness", "kurtosis"}
 _INTS = {"rank", "index", "bars"}
 _BOOLS = {"feasible"}
-_LISTS = {
-    "block_bars": pa.list_(pa.int64()),
-    "block_sum": pa.list_(pa.float64()),
-    "block_sumsq": pa.list_(pa.float64()),
-}
+
+
+@cache
+def _lists() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {
+        "block_bars": pa.list_(pa.int64()),
+        "block_sum": pa.list_(pa.float64()),
+        "block_sumsq": pa.list_(pa.float64()),
+    }
 
 
 def table_schema(order: RunOrder) -> pa.Schema:
     """The parquet schema of an order's table: fixed before the first row group is written."""
+    import pyarrow as pa
+
     return pa.schema([(col, _arrow_type(order, col)) for col in order.columns])
 
 
 def _arrow_type(order: RunOrder, col: str) -> pa.DataType:
-    if col in _LISTS:
-        return _LISTS[col]
+    import pyarrow as pa
+
+    if col in _lists():
+        return _lists()[col]
     if col in _FLOATS:
         return pa.float64()
     if col in _INTS:
@@ -57,6 +68,9 @@ class _Table:
     """results.parquet, one row group at a time."""
 
     def __init__(self, order: RunOrder):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self.schema = table_schema(order)
         self.stringify = {c for c in order.kinds if column_kind(order.kinds[c]) == "str"}
         self.sink = pa.BufferOutputStream()
@@ -72,6 +86,8 @@ class _Table:
             self.flush()
 
     def flush(self) -> None:
+        import pyarrow as pa
+
         if self.rows:
             self.writer.write_batch(pa.RecordBatch.from_pylist(self.rows, schema=self.schema))
             self.rows = []

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TextIO
 
 from s1mple_engine.config import ConfigError
 from s1mple_engine.runs import gc_paused, read_records
@@ -33,6 +32,9 @@ from . import aggregation, comparison, windows
 from .models import Direction
 from .outputs import write_optimization, write_table
 from .planner import BasePlan, OptimizationPlan, VariantPlan
+
+if TYPE_CHECKING:  # pandas is imported after the workers are forked (prefetch_outputs), not before
+    import pandas as pd
 
 RESULT_KEY = "result.json"
 FRAME_KEY = "results.parquet"
@@ -132,6 +134,28 @@ def open_output(
     return store, fallback
 
 
+def prefetch_outputs(report: bool = True) -> threading.Thread:
+    """Import what aggregating and writing the results need (pandas, pyarrow, the report renderer and its
+    assets) in a background thread, started once the workers are forked: the imports then overlap the
+    runs (the main thread mostly waits on the workers) instead of delaying the first run."""
+
+    def load() -> None:
+        try:
+            import pandas  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+
+            if report:
+                from .report.render import prefetch
+
+                prefetch()
+        except ImportError:  # reported where it is needed (write_report says which package is missing)
+            pass
+
+    thread = threading.Thread(target=load, name="s1mple-prefetch", daemon=True)
+    thread.start()
+    return thread
+
+
 def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "parquet":
@@ -143,6 +167,8 @@ def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
 
 def curve_frames(curves: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(equity+drawdown by timestamp, monthly returns) from a record's ``curves``."""
+    import pandas as pd
+
     eq = curves.get("equity_curve")
     dd = curves.get("drawdown_curve")
     main = None
@@ -203,6 +229,7 @@ class Sweep:
         self.warm = warm_market_data if warm is True else (warm or None)
         self.flush_delay = flush_delay
         self.curve_keys: dict[str, str] = {}
+        self.prefetch: threading.Thread | None = None
         self.variant_files: dict[str, str] = {}
 
     def log(self, text: str) -> None:
@@ -258,6 +285,8 @@ class Sweep:
         keep: int | None,
     ) -> SweepOutcome:
         plan = self.plan
+        if self.prefetch is not None:  # imports done; no thread left when the report re-runs or forks
+            self.prefetch.join()
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
             t, constraints = plan.config.optimization_targets, plan.config.constraints
@@ -325,6 +354,8 @@ class Sweep:
             table = write_table(results, order)
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
         self.store.put_bytes(FRAME_KEY, table)
+        import pandas as pd
+
         frame = pd.read_parquet(io.BytesIO(table)) if keep is None or self.csv else None
         if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, frame_bytes(frame, "csv"))
