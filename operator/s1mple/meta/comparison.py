@@ -79,7 +79,37 @@ def variant_result(
     """The design's VariantComparisonResult.  ``variants``: [{name, description, run_id}] in spec order;
     ``curves``: variant name -> key of its saved curves; ``baseline``: the variant the others are tested
     against (default the first), see :func:`significance`."""
-    by_id = latest_by_run_id(records)
+    results, ok_rows = variant_entries(variants, latest_by_run_id(records), curves or {})
+    comparative = comparative_analysis(ok_rows)
+    baseline = baseline or (variants[0]["name"] if variants else None)
+    tested = significance(ok_rows, baseline) if baseline else None
+    if tested is not None and baseline is not None:
+        comparative["baseline"] = baseline
+        comparative["significant_differences"] = overfitting.significance_text(baseline, tested["variants"])
+    analysis = causality_per_variant(results, causality_analysis or [])
+    out: Record = {
+        "test_id": test_id,
+        "test_name": test_name,
+        "timestamp": timestamp,
+        "total_variants": len(variants),
+        "successful_runs": sum(1 for r in results if r["status"] == "ok"),
+        "failed_runs": sum(1 for r in results if r["status"] not in ("ok", "not_run")),
+        "market_period": market_period,
+        "compared_metrics": list(metrics or METRICS),
+        "results": results,
+        "comparative_analysis": comparative,
+    }
+    if tested is not None:
+        out["significance"] = tested
+    if analysis:
+        out["causality_analysis"] = analysis
+    return out
+
+
+def variant_entries(
+    variants: list[dict[str, Any]], by_id: dict[str, Record], curves: dict[str, str]
+) -> tuple[list[Record], list[Record]]:
+    """(one result entry per variant in spec order, the records of the variants that ran ok, named)."""
     results, ok_rows = [], []
     for v in variants:
         rec = by_id.get(v["run_id"])
@@ -101,9 +131,14 @@ def variant_result(
                 entry["error"] = rec["error"]
             if rec.get("status") == "ok":
                 ok_rows.append({**rec, "name": v["name"], "run_id": v["run_id"]})
-        if curves and v["name"] in curves:
+        if v["name"] in curves:
             entry["curves"] = curves[v["name"]]
         results.append(entry)
+    return results, ok_rows
+
+
+def comparative_analysis(ok_rows: list[Record]) -> Record:
+    """Which variant is best by Sharpe and return, lowest in drawdown, busiest, most defensive."""
 
     def metric(name: str) -> Any:
         return lambda r: as_float((r.get("metrics") or {}).get(name))
@@ -111,20 +146,19 @@ def variant_result(
     def abs_metric(name: str) -> Any:
         return lambda r: None if metric(name)(r) is None else abs(metric(name)(r))
 
-    comparative = {
+    return {
         "best_sharpe": _pick(ok_rows, metric("sharpe_ratio"), largest=True),
         "best_return": _pick(ok_rows, metric("total_return"), largest=True),
         "lowest_drawdown": _pick(ok_rows, abs_metric("max_drawdown"), largest=False),
         "most_trades": _pick(ok_rows, metric("total_trades"), largest=True),
         "most_defensive": most_defensive(ok_rows),
     }
-    baseline = baseline or (variants[0]["name"] if variants else None)
-    tested = significance(ok_rows, baseline) if baseline else None
-    if tested is not None and baseline is not None:
-        comparative["baseline"] = baseline
-        comparative["significant_differences"] = overfitting.significance_text(baseline, tested["variants"])
+
+
+def causality_per_variant(results: list[Record], wanted: list[str]) -> Record:
+    """comparison_config.causality_analysis: opportunities, threats and rejection reasons per variant."""
+    ok = [r for r in results if r["status"] == "ok"]
     analysis: Record = {}
-    wanted = causality_analysis if causality_analysis is not None else []
     if "opportunities_per_variant" in wanted:
         analysis["opportunities_per_variant"] = {
             r["variant_name"]: {
@@ -132,37 +166,17 @@ def variant_result(
                 "rejected": r["causality"].get("opportunities_rejected"),
                 "rejection_ratio": rejection_ratio(r["causality"]),
             }
-            for r in results
-            if r["status"] == "ok"
+            for r in ok
         }
     if "threats_per_variant" in wanted:
         analysis["threats_per_variant"] = {
-            r["variant_name"]: r["causality"].get("threats_detected") for r in results if r["status"] == "ok"
+            r["variant_name"]: r["causality"].get("threats_detected") for r in ok
         }
     if "rejection_reasons" in wanted:
         analysis["rejection_reasons"] = {
-            r["variant_name"]: r["causality"].get("top_rejection_reasons", [])
-            for r in results
-            if r["status"] == "ok"
+            r["variant_name"]: r["causality"].get("top_rejection_reasons", []) for r in ok
         }
-    ok_count = sum(1 for r in results if r["status"] == "ok")
-    out: Record = {
-        "test_id": test_id,
-        "test_name": test_name,
-        "timestamp": timestamp,
-        "total_variants": len(variants),
-        "successful_runs": ok_count,
-        "failed_runs": sum(1 for r in results if r["status"] not in ("ok", "not_run")),
-        "market_period": market_period,
-        "compared_metrics": list(metrics or METRICS),
-        "results": results,
-        "comparative_analysis": comparative,
-    }
-    if tested is not None:
-        out["significance"] = tested
-    if analysis:
-        out["causality_analysis"] = analysis
-    return out
+    return analysis
 
 
 def significance(ok_rows: list[Record], baseline: str) -> Record | None:

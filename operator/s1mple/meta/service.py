@@ -289,69 +289,10 @@ class Sweep:
             self.prefetch.join()
         ts = now_iso()
         if isinstance(plan, OptimizationPlan):
-            t, constraints = plan.config.optimization_targets, plan.config.constraints
-            validation = windows.validation_reports(plan, run_ids, results)
-            if validation:  # the main table ranks the whole-data (or in-sample) runs only
-                run_ids = validation.pop("main_run_ids")
-            order = aggregation.RunOrder.of(
-                results, run_ids, t.primary_metric, t.primary_direction(), constraints
-            )
-            best = order.best_entry(results)
-            head = aggregation.optimization_summary(
-                optimization_id=plan.plan_id,
-                optimization_name=plan.name,
-                timestamp=ts,
-                total_combinations=plan.total,
-                planned_runs=plan.planned_runs,
-                completed=len(order.order),
-                ok_runs=order.ok_runs,
-                feasible_runs=order.feasible_runs,
-                primary_metric=t.primary_metric,
-                direction=t.primary_direction(),
-                secondary_metrics=t.secondary_metrics,
-                constraints=constraints,
-                search=plan.search_info(),
-                best=best,
-                validation=order.validation(best["run_id"] if best else None, plan.config.validation),
-            )
-            if validation:  # counts cover every windowed run; feasibility and ranking the main table
-                head.update(validation.pop("run_counts"))
-                head["validation"] = validation
-            kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
-            result = {**head, "results": kept}
+            result, table = self._optimization_outputs(plan, run_ids, results, ts, keep)
         else:
             assert isinstance(plan, VariantPlan)
-            variants = [
-                {"name": v.name, "description": v.description, "run_id": plan.payload(i)["run_id"]}
-                for i, v in enumerate(plan.config.variants)
-            ]
-            files = self.variant_files or unique_names([v["name"] for v in variants])
-            for v in variants:
-                key = f"curves/{files[v['name']]}.parquet"
-                if v["name"] not in self.curve_keys and self.store.exists(key):
-                    self.curve_keys[v["name"]] = key
-            by_run = {
-                v["run_id"]: self.curve_keys[v["name"]] for v in variants if v["name"] in self.curve_keys
-            }
-            for v in variants:  # variants that resolve to the same backtest share its run and curves
-                if v["name"] not in self.curve_keys and v["run_id"] in by_run:
-                    self.curve_keys[v["name"]] = by_run[v["run_id"]]
-            cc = plan.config.comparison_config
-            result = comparison.variant_result(
-                test_id=plan.plan_id,
-                test_name=plan.name,
-                timestamp=ts,
-                market_period=plan.market_period,
-                variants=variants,
-                records=[rec for r in run_ids if (rec := results.get(r)) is not None],
-                metrics=cc.metrics,
-                causality_analysis=cc.causality_analysis,
-                curves=self.curve_keys,
-                baseline=plan.config.baseline_name(),
-            )
-            self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
-            order = aggregation.RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
-            table = write_table(results, order)
+            result, table = self._variant_outputs(plan, run_ids, results, ts)
         keys = {"result": RESULT_KEY, "table": FRAME_KEY}
         self.store.put_bytes(FRAME_KEY, table)
         import pandas as pd
@@ -364,6 +305,82 @@ class Sweep:
         if report:
             keys["report"] = report
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
+
+    def _optimization_outputs(
+        self,
+        plan: OptimizationPlan,
+        run_ids: list[str],
+        results: Mapping[str, dict[str, Any]],
+        ts: str,
+        keep: int | None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """result.json (written) and results.parquet (returned) of an optimization, validation included."""
+        t, constraints = plan.config.optimization_targets, plan.config.constraints
+        validation = windows.validation_reports(plan, run_ids, results)
+        if validation:  # the main table ranks the whole-data (or in-sample) runs only
+            run_ids = validation.pop("main_run_ids")
+        order = aggregation.RunOrder.of(
+            results, run_ids, t.primary_metric, t.primary_direction(), constraints
+        )
+        best = order.best_entry(results)
+        head = aggregation.optimization_summary(
+            optimization_id=plan.plan_id,
+            optimization_name=plan.name,
+            timestamp=ts,
+            total_combinations=plan.total,
+            planned_runs=plan.planned_runs,
+            completed=len(order.order),
+            ok_runs=order.ok_runs,
+            feasible_runs=order.feasible_runs,
+            primary_metric=t.primary_metric,
+            direction=t.primary_direction(),
+            secondary_metrics=t.secondary_metrics,
+            constraints=constraints,
+            search=plan.search_info(),
+            best=best,
+            validation=order.validation(best["run_id"] if best else None, plan.config.validation),
+        )
+        if validation:  # counts cover every windowed run; feasibility and ranking the main table
+            head.update(validation.pop("run_counts"))
+            head["validation"] = validation
+        kept, table = write_optimization(self.store, RESULT_KEY, results, order, head, keep)
+        return {**head, "results": kept}, table
+
+    def _variant_outputs(
+        self, plan: VariantPlan, run_ids: list[str], results: Mapping[str, dict[str, Any]], ts: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """result.json (written) and results.parquet (returned) of a variant test; each variant's curves
+        key (variants that resolve to the same backtest share its run and curves)."""
+        variants = [
+            {"name": v.name, "description": v.description, "run_id": plan.payload(i)["run_id"]}
+            for i, v in enumerate(plan.config.variants)
+        ]
+        files = self.variant_files or unique_names([v["name"] for v in variants])
+        for v in variants:
+            key = f"curves/{files[v['name']]}.parquet"
+            if v["name"] not in self.curve_keys and self.store.exists(key):
+                self.curve_keys[v["name"]] = key
+        by_run = {v["run_id"]: self.curve_keys[v["name"]] for v in variants if v["name"] in self.curve_keys}
+        for v in variants:  # variants that resolve to the same backtest share its run and curves
+            if v["name"] not in self.curve_keys and v["run_id"] in by_run:
+                self.curve_keys[v["name"]] = by_run[v["run_id"]]
+        cc = plan.config.comparison_config
+        result = comparison.variant_result(
+            test_id=plan.plan_id,
+            test_name=plan.name,
+            timestamp=ts,
+            market_period=plan.market_period,
+            variants=variants,
+            records=[rec for r in run_ids if (rec := results.get(r)) is not None],
+            metrics=cc.metrics,
+            causality_analysis=cc.causality_analysis,
+            curves=self.curve_keys,
+            baseline=plan.config.baseline_name(),
+        )
+        self.store.put_lines(RESULT_KEY, aggregation.json_chunks(result))
+        order = aggregation.RunOrder.of(results, run_ids, "sharpe_ratio", Direction.MAXIMIZE, None)
+        table = write_table(results, order)
+        return result, table
 
     def write_report(self) -> str | None:
         """report.html next to result.json (the one renderer, :mod:`.report`); its key, or None when the
