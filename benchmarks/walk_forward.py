@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from meta import GRID, write_inputs  # noqa: E402 - benchmarks/meta.py, beside this file
+from meta import GRIDS, write_inputs  # noqa: E402 - benchmarks/meta.py, beside this file
 
 #: 2148 GOOG bars: train 500 + 10 test windows of 160 bars (step = test) = 2100 bars.
 WALK_FORWARD = """\
@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="s1mple-wf-bench-"))
     try:
-        write_inputs(tmp)
-        (tmp / "wf.yaml").write_text(GRID + WALK_FORWARD)
+        grid = write_inputs(tmp, GRIDS[0])  # GOOG daily, 640 runs
+        (grid.parent / "wf.yaml").write_text(grid.read_text() + WALK_FORWARD)
         times: dict[str, float] = {}
         result: dict = {}
-        for name, spec in (("plain", tmp / "grid.yaml"), ("walk_forward", tmp / "wf.yaml")):
+        for name, spec in (("plain", grid), ("walk_forward", grid.parent / "wf.yaml")):
             best = float("inf")
             for k in range(args.repeat):
                 elapsed, result = sweep(spec, tmp / f"out-{name}-{k}", args.workers)
