@@ -97,6 +97,10 @@ class Grid:
     runs: int
     cash: int = 10_000
 
+    def operation(self, csv: Path) -> str:
+        """The base operation (operation.yaml) of this grid, reading its data from ``csv``."""
+        return OPERATION.format(name=self.name, csv=csv, timeframe=self.timeframe, cash=self.cash)
+
     def pairs(self) -> list[tuple[int, int]]:
         fast = range(self.fast[0], self.fast[1] + 1, self.fast[2])
         slow = range(self.slow[0], self.slow[1] + 1, self.slow[2])
@@ -120,14 +124,7 @@ def write_inputs(tmp: Path, grid: Grid) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / f"{grid.name}.csv"
     grid.data().to_csv(csv, index_label="Date")
-    (folder / "operation.yaml").write_text(
-        OPERATION.format(
-            name=grid.name,
-            csv=csv,
-            timeframe=grid.timeframe,
-            cash=grid.cash,
-        )
-    )
+    (folder / "operation.yaml").write_text(grid.operation(csv))
     (folder / "grid.yaml").write_text(GRID_SPEC.format(name=grid.name, fast=grid.fast, slow=grid.slow))
     return folder / "grid.yaml"
 
@@ -396,9 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="s1mple-bench-") as d:
         tmp = Path(d)
         (tmp / "big.yaml").write_text(BIG)
-        (tmp / "operation.yaml").write_text(
-            OPERATION.format(name="GOOG", csv=tmp / "GOOG.csv", timeframe="1d", cash=10_000)
-        )
+        (tmp / "operation.yaml").write_text(GRIDS[0].operation(tmp / "GOOG.csv"))
         # first, while this process is small: Linux keeps ru_maxrss across fork+exec, so a child started
         # later would report this process's peak instead of its own
         mem = memory(tmp / "big.yaml")

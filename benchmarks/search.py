@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from meta import OPERATION  # noqa: E402  (the GOOG SMA-cross base operation of benchmarks/meta.py)
+from meta import GRIDS  # noqa: E402  (GOOG's SMA-cross base operation: benchmarks/meta.py)
 
 BAYES = """\
 optimization_config:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="s1mple-search-") as d:
         tmp = Path(d)
         csv = tmp / "GOOG.csv"
-        (tmp / "operation.yaml").write_text(OPERATION.format(csv=csv))
+        (tmp / "operation.yaml").write_text(GRIDS[0].operation(csv))
         (tmp / "random.yaml").write_text(RANDOM.format(trials=args.trials))
         # first, while this process is small (ru_maxrss is inherited across fork+exec)
         rnd = random_planning(tmp / "random.yaml")
