@@ -30,10 +30,13 @@ def exit_process(code: int) -> NoReturn:
 
 def console(main: Callable[[], int]) -> NoReturn:
     """Run a console entry point's ``main`` and leave with its code (``SystemExit`` from argparse too)."""
+    code: int | None
     try:
         code = main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        if exc.code is not None and not isinstance(exc.code, int):
+    except SystemExit as exc:  # as the interpreter does: an int is the code, anything else is printed, 1
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code
+        else:
             print(exc.code, file=sys.stderr)
+            code = 1
     exit_process(int(code or 0))
