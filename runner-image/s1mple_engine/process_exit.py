@@ -2,7 +2,7 @@
 
 Arrow's C++ thread pools (pyarrow writes every results table) can abort the interpreter during its
 final teardown, after all work is done: ``terminate called without an active exception`` turns a
-successful run into exit 134 (apache/arrow#34314; seen here about once in a few hundred loaded runs).
+successful run into exit 134 (apache/arrow#34314; seen here twice, in `s1mple variant-test` under heavy load).
 For a Job that is a failed index, for a user a failed command.  Console entry points therefore flush
 what they wrote and leave with ``os._exit``: Python-level cleanup (logging, stdio) is done by hand,
 native static destructors never run.  Library callers (``main(argv)`` in tests) are unaffected.
