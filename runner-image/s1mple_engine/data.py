@@ -133,6 +133,17 @@ class MarketData:
         return out
 
     @cached_property
+    def day_list(self) -> list[int]:
+        """:attr:`day` as a Python list (scalar access in the simulation loop)."""
+        return self.day.tolist()
+
+    @cached_property
+    def day_first_bar(self) -> list[int]:
+        """Per bar, the index of the first bar of its calendar day."""
+        starts = self.day_start
+        return np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0)).tolist()
+
+    @cached_property
     def years(self) -> float:
         return span_years(self.time)
 

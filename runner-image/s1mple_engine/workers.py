@@ -367,9 +367,10 @@ class ThreatWorker(EventDrivenWorker, Plugin[ParamsT]):
         """Market threats: bool per bar, True while the threat condition holds (causal)."""
         raise NotImplementedError
 
-    def ledger_scan(self, ctx: Context, eqx: np.ndarray, a: int, b: int, last_day: int) -> np.ndarray:
-        """Ledger threats: onset bars in [a, b] given ``eqx`` (``eqx[0]`` = initial cash, ``eqx[t+1]`` =
-        equity at the close of bar t, valid up to b).  ``last_day`` is the day of the previous onset."""
+    def ledger_scan(self, ctx: Context, eqx: np.ndarray, a: int, b: int, last_day: int) -> list[int]:
+        """Ledger threats: onset bars in [a, b], ascending, given ``eqx`` (``eqx[0]`` = initial cash,
+        ``eqx[t+1]`` = equity at the close of bar t, valid up to b).  ``last_day`` is the day of the
+        previous onset."""
         raise NotImplementedError
 
 

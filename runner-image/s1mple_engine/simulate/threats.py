@@ -43,7 +43,7 @@ class ThreatBook:
         self.ledger_last_day = {w: -(10**9) for w in self.ledger_workers}
         self.ledger_last_threat = {w: -1 for w in self.ledger_workers}
         self.ledger_emergency = [w for w in self.ledger_workers if self._is_emergency_worker(w)]
-        self.day = ctx.data.day.tolist() if self.ledger_workers else []
+        self.day = ctx.data.day_list if self.ledger_workers else []
 
     def _is_emergency_worker(self, widx: int) -> bool:
         return bool(self.emergency) and self.workers[widx].severity in self.emergency  # type: ignore[operator]
@@ -130,7 +130,7 @@ class ThreatBook:
         """Ledger threats in the freshly marked bars [a, b]; returns the first emergency onset while a
         position is open (threats after it are not recorded: the exit changes the equity), or -1."""
         found = [
-            (w, self.workers[w].ledger_scan(self.ctx, equity, a, b, self.ledger_last_day[w]).tolist())
+            (w, self.workers[w].ledger_scan(self.ctx, equity, a, b, self.ledger_last_day[w]))
             for w in self.ledger_workers
         ]
         first_emergency = -1
