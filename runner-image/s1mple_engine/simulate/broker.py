@@ -168,6 +168,8 @@ class Broker:
         self.opp = j
         self.fill(bar, direction * self.units, price, "entry", j)
         levels = self.levels
+        if not levels.in_use:
+            return
         levels.arm(direction, price, self.stop_dist[j], self.tp_dist[j])
         levels.next_check = bar + 1 if intrabar else bar
         if (
@@ -206,7 +208,7 @@ class Broker:
             )
         )
         units = self.units = self.units - u
-        if units <= 1e-12 * max(1.0, u):
+        if units <= 1e-12 * (u if u > 1.0 else 1.0):
             self.units = 0.0
             if self.cash < 0.0:  # bankruptcy: the account cannot owe more than it had
                 self.cash = 0.0

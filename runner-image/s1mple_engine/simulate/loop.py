@@ -88,6 +88,7 @@ class Simulation:
         self.threats = ThreatBook(ctx, threat_workers, emergency)
         self.market_emergencies = len(self.threats.emergency_onsets) > 0
         self.levels = ExitLevels(data, trails, partials)
+        self.levels.in_use = self.has_touch_rules
         self.equity = EquityCurve(data.close, cash, self.threats)
         self.status = [PENDING] * len(opps)
         self.reasons: dict[int, str] = {}
@@ -118,12 +119,14 @@ class Simulation:
     def run(self) -> SimOutput:
         """Simulate every bar; the result's equity may touch zero (see :func:`simulate` for ruin)."""
         broker, equity, n, m, opp_bar = self.broker, self.equity, self.n, len(self.status), self.opp_bar
+        decide, send_orders = self.decide, self.send_orders
         # watched: something can happen to an open position between decisions (a stop, a target, ruin, an
         # emergency exit); if not, the bars up to the next decision are only marked
         emergencies = self.market_emergencies or not equity.lazy
         watched = self.has_touch_rules or self.ruin_checks or emergencies
         while True:
-            decision_bar = opp_bar[self.cursor] if self.cursor < m else n
+            cursor = self.cursor
+            decision_bar = opp_bar[cursor] if cursor < m else n
             horizon = decision_bar if n > decision_bar else n - 1
             slice_bar = -1
             if broker.side and broker.twap_left > 0 and broker.twap_next <= horizon:
@@ -149,8 +152,11 @@ class Simulation:
             if n <= decision_bar:
                 break
             if equity.marked_to <= decision_bar:
-                self.mark(decision_bar)
-            self.send_orders(decision_bar, *self.decide(decision_bar, emergency_bar))
+                equity.mark(decision_bar, broker.cash, broker.side * broker.units)
+            # positional calls in the loop: CPython 3.11 specializes only those (no *args, no keywords)
+            exit_why, entry, add = decide(decision_bar, emergency_bar)
+            if exit_why is not None or entry >= 0 or add >= 0:
+                send_orders(decision_bar, exit_why, entry, add)
         return self.finish()
 
     def work_pending_entry(self, horizon: int) -> bool:
@@ -171,7 +177,7 @@ class Simulation:
                 price = working_entry_price(
                     order_type, direction, self.opens[bar], level, self.broker.slippage
                 )
-                self.broker.open_position(bar, j, price, intrabar=True)
+                self.broker.open_position(bar, j, price, True)  # intrabar
                 return True
         if last < horizon:
             self.status[j] = EXPIRED
@@ -227,15 +233,18 @@ class Simulation:
     def decide(self, bar: int, emergency_bar: int) -> tuple[str | None, int, int]:
         """What the opportunities of ``bar`` do, at its close: at most one acts.  Returns the exit reason for
         the open position (or None), the opportunity to enter (or -1) and the one to scale in (or -1)."""
+        # names bound once: this runs at every decision bar, the hottest path of a sweep
+        status, opp_bar, opp_dir, threats = self.status, self.opp_bar, self.opp_dir, self.threats
         side = self.broker.side
-        vetting = bool(self.threats.workers)
+        vetting = bool(threats.workers)
         exit_why = "emergency_exit" if emergency_bar == bar and side else None
         entry = add = -1
         acted = 0  # the direction of the opportunity that acted
-        while self.cursor < len(self.status) and self.opp_bar[self.cursor] == bar:
-            j = self.cursor
-            self.cursor += 1
-            direction = self.opp_dir[j]
+        m, cursor = len(status), self.cursor
+        while cursor < m and opp_bar[cursor] == bar:
+            j = cursor
+            cursor += 1
+            direction = opp_dir[j]
             if self.opp_conflicted[j]:
                 self.skip(j, "CONFLICTING_OPPORTUNITY")
                 continue
@@ -243,18 +252,18 @@ class Simulation:
                 self.skip(j, "DUPLICATE_SAME_BAR" if direction == acted else "CONFLICTING_OPPORTUNITY")
                 continue
             if vetting:
-                found = self.threats.vet(bar, self.veto == VETO_FIRST)
+                found = threats.vet(bar, self.veto == VETO_FIRST)
                 if found:
-                    if exit_why is None and side and self.threats.calls_emergency(found, bar):
+                    if exit_why is None and side and threats.calls_emergency(found, bar):
                         exit_why = "emergency_exit"
                     if self.veto != VETO_NONE:
-                        self.status[j] = REJECTED
+                        status[j] = REJECTED
                         self.opp_threats[j] = found
                         continue
             if not side:
                 acted = direction
                 if self.pending is not None:
-                    self.status[self.pending[0]] = CANCELLED
+                    status[self.pending[0]] = CANCELLED
                     self.pending = None
                 entry = j
             elif exit_why == "emergency_exit":
@@ -265,22 +274,24 @@ class Simulation:
                     add = j
                 else:
                     self.skip(j, "POSITION_OPEN")
-            elif self.on_opposite[self.broker.opp] == HOLD:
-                self.skip(j, "POSITION_OPEN")
-            else:  # CLOSE or REVERSE: the opposite opportunity exits the position
-                exit_why = "opposite_signal"
-                acted = direction
-                if self.on_opposite[self.broker.opp] == CLOSE:
-                    self.status[j] = CLOSED_ONLY
-                else:
-                    entry = j
+            else:
+                on_opposite = self.on_opposite[self.broker.opp]
+                if on_opposite == HOLD:
+                    self.skip(j, "POSITION_OPEN")
+                else:  # CLOSE or REVERSE: the opposite opportunity exits the position
+                    exit_why = "opposite_signal"
+                    acted = direction
+                    if on_opposite == CLOSE:
+                        status[j] = CLOSED_ONLY
+                    else:
+                        entry = j
+        self.cursor = cursor
         return exit_why, entry, add
 
     def send_orders(self, bar: int, exit_why: str | None, entry: int, add: int) -> None:
-        """Carry out the decision of ``bar``: market orders fill at the next open (or at this close, which is
-        then marked again); a limit/stop entry starts working from the next bar."""
-        if exit_why is None and entry < 0 and add < 0:
-            return
+        """Carry out the decision of ``bar`` (an exit, an entry or a scale-in): market orders fill at the
+        next open (or at this close, which is then marked again); a limit/stop entry starts working from
+        the next bar."""
         broker = self.broker
         fill_bar = bar if self.at_close else bar + 1
         if fill_bar >= self.n:
@@ -306,7 +317,7 @@ class Simulation:
             order_type = self.entry_type[entry]
             if order_type == ENTRY_MARKET:
                 price = slipped(market_price, self.opp_dir[entry], broker.slippage)
-                broker.open_position(fill_bar, entry, price, intrabar=False)
+                broker.open_position(fill_bar, entry, price, False)  # at the open
                 if self.at_close:
                     self.levels.next_check = bar + 1
             else:

@@ -46,6 +46,9 @@ class ExitLevels:
         self.partials: list[tuple[float, float, bool]] = []
         self.trail_from: list[float] = []
         self.next_check = 0
+        #: False when no position of the run can have a stop, a target or a trailing rule: then entries
+        #: skip :meth:`arm` (levels stay NaN) and the loop never looks for touches
+        self.in_use = True
 
     def low_in_long_space(self, bar: int, side: int) -> float:
         return self.lows[bar] if side > 0 else -self.highs[bar]
