@@ -60,12 +60,22 @@ def psr(sharpe: Any, bars: Any, skewness: Any, kurtosis: Any, benchmark: float =
 
     Per-bar SR, ``bars`` = n, kurtosis not excess; arrays work elementwise.  Fewer than 2 bars, or a
     non-positive variance term (impossible for real data), give 0.5: no information either way."""
+    if all(isinstance(x, int | float) for x in (sharpe, bars, skewness, kurtosis, benchmark)):
+        return _psr_scalar(float(sharpe), float(bars), float(skewness), float(kurtosis), float(benchmark))
     sr, n, g3, g4 = (np.asarray(x, dtype=float) for x in (sharpe, bars, skewness, kurtosis))
     var = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr
     ok = (n >= 2) & (var > 0)
     z = np.where(ok, (sr - benchmark) * np.sqrt(np.maximum(n - 1, 0)) / np.sqrt(np.where(ok, var, 1)), 0)
     out = np.asarray(_cdf(z), dtype=float)
     return float(out) if out.ndim == 0 else out
+
+
+def _psr_scalar(sr: float, n: float, g3: float, g4: float, benchmark: float) -> float:
+    """:func:`psr` of one run (a results table computes one a row): the same operations in the same
+    order on Python floats, so the same number, without numpy's per-call cost."""
+    var = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr
+    z = (sr - benchmark) * math.sqrt(max(n - 1, 0)) / math.sqrt(var) if n >= 2 and var > 0 else 0.0
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 def expected_max_sharpe(trials: int, variance: float) -> float:
