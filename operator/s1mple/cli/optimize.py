@@ -50,7 +50,9 @@ def add_run_options(p: argparse.ArgumentParser, *, combinations: bool) -> None:
     )
     p.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors and warnings (with --json: the JSON)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -112,7 +114,7 @@ def run_research(args: argparse.Namespace, expect: str) -> int:
         return 1
     if args.json:
         print(json.dumps(outcome.result, indent=1))
-    else:
+    elif not args.quiet:
         print_outcome(plan, outcome, args.top)
     return 130 if outcome.interrupted else 0
 

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
 from s1mple.meta.service import RunSummary
 
 Payload = dict[str, Any]
@@ -109,6 +107,13 @@ class _PoolProcess:
     started: float = 0.0  # when the current run started (last send or receive)
 
 
+def _tqdm() -> Any:
+    """tqdm, imported when a progress line is drawn (a --quiet run never needs it)."""
+    from tqdm import tqdm
+
+    return tqdm
+
+
 class Progress:
     """Counts, ETA and per-category counts: tqdm's bar on a TTY, else a log line every ``log_every``
     seconds (a redrawn bar would fill a log file with carriage returns)."""
@@ -137,7 +142,7 @@ class Progress:
         self.t0 = time.monotonic()
         self._last_log = self.t0
         self.bar = (
-            tqdm(
+            _tqdm()(
                 total=total,
                 initial=skipped,
                 file=self.stream,
@@ -185,7 +190,7 @@ class Progress:
     def text(self) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
         eta = self.eta()
-        eta_s = "--" if eta is None else tqdm.format_interval(math.ceil(eta))
+        eta_s = "--" if eta is None else _tqdm().format_interval(math.ceil(eta))
         return f"{self.label}: {self.done}/{self.total} ({pct:.0f}%) ETA {eta_s} {self.counts()}"
 
     def tick(self, force: bool = False) -> None:

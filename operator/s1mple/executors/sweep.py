@@ -119,7 +119,7 @@ class LocalSweep(Sweep):
         for rid in run_ids:
             if rid in done:
                 run.results[rid] = done[rid]
-        if skipped:
+        if skipped and self.show_progress:  # progress off (--quiet): nothing but errors and warnings
             self.log(f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}")
         progress = self._progress(len(run_ids), skipped)
         if todo:
