@@ -59,7 +59,7 @@ def build_times(folder: Path, repeat: int) -> tuple[float, float, int]:
         [str(Path(sys.executable).parent / "s1mple"), "report", str(folder)], check=True, capture_output=True
     )
     command = time.perf_counter() - t0
-    return best, command, len(page.encode())
+    return best, command, len(page)
 
 
 def render_times(page: Path, repeat: int, sort: bool) -> dict[str, float]:

@@ -128,6 +128,20 @@ def test_optimize_runs_the_example_and_prints_the_top_table(tmp_path):
     assert frame["psr"].between(0, 1).all() and frame["block_sum"].map(len).eq(16).all()
 
 
+def test_quiet_prints_nothing_but_the_results_are_written(tmp_path):
+    """--quiet: no table, no progress, no "resuming" note; with --json the JSON alone."""
+    spec = "config/variants/ma_crossover_variants.yaml"
+    for attempt in ("first", "resumed"):
+        r = s1mple("variant-test", spec, "--out", tmp_path / "v", "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert (r.stdout, r.stderr) == ("", ""), attempt
+    assert json.loads((tmp_path / "v" / "result.json").read_text())["successful_runs"] == 6
+    assert (tmp_path / "v" / "report.html").stat().st_size > 0
+    r = s1mple("variant-test", spec, "--out", tmp_path / "v", "--quiet", "--json")
+    assert r.returncode == 0 and r.stderr == ""
+    assert json.loads(r.stdout)["successful_runs"] == 6
+
+
 def test_data_flag_swaps_the_market_data(tmp_path):
     from backtesting.test import GOOG
 

@@ -67,12 +67,15 @@ def test_pbo_is_zero_when_one_configuration_is_best_in_every_block():
     assert result["prob_oos_loss"] == 0.0 and result["logits"]["p05"] > 2.0
 
 
-def test_pbo_matches_the_naive_computation_including_ties():
-    rng = np.random.default_rng(11)
+@pytest.mark.parametrize(("blocks", "seed"), [(8, 11), (2, 7), (4, 11), (12, 11)])
+def test_pbo_matches_the_naive_computation_including_ties(blocks, seed):
+    """Every even block count, 2 included (a split of one block against one)."""
+    rng = np.random.default_rng(seed)
     returns = rng.normal(0.0002, 0.01, (25, 480))
     returns[7] = returns[3]  # identical runs (a parameter that changes nothing)
     returns[9] = returns[3]
-    assert overfitting.pbo(*block_stats(returns, 8))["pbo"] == pytest.approx(naive_pbo(returns, 8))
+    fast = overfitting.pbo(*block_stats(returns, blocks))
+    assert fast["pbo"] == pytest.approx(naive_pbo(returns, blocks))
 
 
 def test_pbo_of_independent_noise_strategies_is_near_one_half_on_average():

@@ -94,7 +94,7 @@ def sweep_numbers(path: Path, out_dir: Path) -> dict[str, Any]:
         entry["sampled"] = f"every {stride}th of {plan.total} planned runs"
     else:
         sweep = LocalSweep(plan, out=str(out_dir), progress=False, max_workers=2)
-        sweep.write_report = lambda: None  # the report is not a result; skip its rendering
+        sweep.write_report = lambda *_: None  # the report is not a result; skip its rendering
         outcome = sweep.run()
         records = list(latest_by_run_id(read_records(sweep.store)).values())
         validation = outcome.result.get("validation")

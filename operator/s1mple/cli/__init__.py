@@ -9,6 +9,7 @@ traceback) with exit code 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -37,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from s1mple_engine.config import ConfigError
+    gc.disable()  # start-up: the imports' objects live to the end; collecting among them frees nothing
+    try:
+        args = build_parser().parse_args(argv)
+        from s1mple_engine.config import ConfigError
+    finally:
+        gc.enable()
 
     try:
         return int(args.func(args) or 0)

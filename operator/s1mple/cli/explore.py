@@ -88,7 +88,7 @@ def make_app(store: Any) -> Any:
             if known[folder]["report"]:
                 body = await asyncio.to_thread(sub.get_bytes, REPORT_KEY)
             elif known[folder]["state"] == "finished":
-                body = (await asyncio.to_thread(build_report, sub)).encode()
+                body = await asyncio.to_thread(build_report, sub)
             else:
                 raise web.HTTPNotFound(text=f"{folder}: still running, no report yet\n")
         except ReportError as exc:

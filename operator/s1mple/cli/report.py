@@ -59,10 +59,10 @@ def report(args: argparse.Namespace) -> int:
     store = open_results(args.source)
     page = build_report(store, top=args.top)
     if args.out:
-        Path(args.out).write_text(page, encoding="utf-8")
+        Path(args.out).write_bytes(page)
         where = args.out
     else:
-        store.put_bytes(REPORT_KEY, page.encode())
+        store.put_bytes(REPORT_KEY, page)
         where = store.url(REPORT_KEY)
     print(f"report: {where} ({len(page) / 1e6:.1f} MB)")
     return 0
@@ -89,7 +89,7 @@ def rerun(args: argparse.Namespace) -> int:
         )
     result, bars = run_again(spec)
     if args.report:
-        Path(args.report).write_text(backtest_report(result, bars), encoding="utf-8")
+        Path(args.report).write_bytes(backtest_report(result, bars))
         print(f"report: {args.report}", file=sys.stderr)
     sys.stdout.write((result.to_json() if args.json else format_summary(result)) + "\n")
     return 0

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import sys
-import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
             print("report: this resource has no report (status.results.report is empty)")
         else:
             print(f"report: {report}")
+            import webbrowser  # not at start-up: every command parses this module
+
             webbrowser.open(report.resolve().as_uri())
     return 0
 

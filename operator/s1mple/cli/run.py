@@ -122,7 +122,7 @@ def write_backtest_report(op: Any, result: Any, path: str) -> None:
     from s1mple_engine.data import load_market_data
 
     bars = load_market_data(op.market_data, op.period)  # cached: the data the backtest just ran on
-    with open(path, "w", encoding="utf-8") as fh:
+    with open(path, "wb") as fh:
         fh.write(backtest_report(result, bars))
     print(f"report: {path}", file=sys.stderr)
 

@@ -24,16 +24,15 @@ import gc
 import math
 import multiprocessing as mp
 import os
+import selectors
 import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any, TextIO
-
-from tqdm import tqdm
 
 from s1mple.meta.service import RunSummary
 
@@ -108,6 +107,13 @@ class _PoolProcess:
     started: float = 0.0  # when the current run started (last send or receive)
 
 
+def _tqdm() -> Any:
+    """tqdm, imported when a progress line is drawn (a --quiet run never needs it)."""
+    from tqdm import tqdm
+
+    return tqdm
+
+
 class Progress:
     """Counts, ETA and per-category counts: tqdm's bar on a TTY, else a log line every ``log_every``
     seconds (a redrawn bar would fill a log file with carriage returns)."""
@@ -136,7 +142,7 @@ class Progress:
         self.t0 = time.monotonic()
         self._last_log = self.t0
         self.bar = (
-            tqdm(
+            _tqdm()(
                 total=total,
                 initial=skipped,
                 file=self.stream,
@@ -184,7 +190,7 @@ class Progress:
     def text(self) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
         eta = self.eta()
-        eta_s = "--" if eta is None else tqdm.format_interval(math.ceil(eta))
+        eta_s = "--" if eta is None else _tqdm().format_interval(math.ceil(eta))
         return f"{self.label}: {self.done}/{self.total} ({pct:.0f}%) ETA {eta_s} {self.counts()}"
 
     def tick(self, force: bool = False) -> None:
@@ -342,45 +348,45 @@ class ParallelRunService:
             if progress:
                 progress.update(record)
 
-        while True:
-            for w in self.processes:  # hand out work
-                if not w.inflight and queue:
-                    n = self._chunk(len(queue))
-                    chunk = [queue.popleft() for _ in range(min(n, len(queue)))]
-                    w.inflight.extend(chunk)
-                    w.started = time.monotonic()
-                    with contextlib.suppress(BrokenPipeError, OSError):  # a dead pool process: noticed below
-                        w.conn.send(chunk)
-            busy = [w for w in self.processes if w.inflight]
-            if not busy:
-                return
-            timeout = 0.5 if on_tick is None else 0.1
-            if self.timeout:
-                now = time.monotonic()
-                timeout = min(timeout, max(0.0, min(w.started + self.timeout for w in busy) - now))
-            ready = wait([w.conn for w in busy], timeout=timeout)
-            for w in busy:
-                if w.conn not in ready:
-                    continue
-                try:
-                    while w.conn.poll():
+        # one selector for the whole loop (multiprocessing's wait() and Connection.poll() build one a call:
+        # ~3 of them a record, most of the parent's CPU while the runs go)
+        with selectors.DefaultSelector() as selector:
+            watched: dict[int, _PoolProcess] = {}
+            while True:
+                for w in self.processes:  # hand out work
+                    if not w.inflight and queue:
+                        n = self._chunk(len(queue))
+                        chunk = [queue.popleft() for _ in range(min(n, len(queue)))]
+                        w.inflight.extend(chunk)
+                        w.started = time.monotonic()
+                        with contextlib.suppress(BrokenPipeError, OSError):  # a dead one: noticed below
+                            w.conn.send(chunk)
+                busy = [w for w in self.processes if w.inflight]
+                if not busy:
+                    return
+                _watch(selector, watched, busy)
+                timeout = 0.5 if on_tick is None else 0.1
+                if self.timeout:
+                    now = time.monotonic()
+                    timeout = min(timeout, max(0.0, min(w.started + self.timeout for w in busy) - now))
+                for key, _ in selector.select(timeout):
+                    w = key.data
+                    try:  # one record a wake-up: more waiting in the pipe wake the next select at once
                         record = w.conn.recv()
                         w.inflight.popleft()
                         w.started = time.monotonic()
                         deliver(record)
-                        if not w.inflight:
-                            break
-                except (EOFError, OSError):
-                    self._replace(w, queue, "crashed", deliver)
-            if self.timeout:
-                now = time.monotonic()
-                for w in list(self.processes):
-                    if w.inflight and now - w.started > self.timeout:
-                        self._replace(w, queue, "timeout", deliver)
-            if progress:
-                progress.tick()
-            if on_tick is not None:
-                on_tick()
+                    except (EOFError, OSError):
+                        self._replace(w, queue, "crashed", deliver)
+                if self.timeout:
+                    now = time.monotonic()
+                    for w in list(self.processes):
+                        if w.inflight and now - w.started > self.timeout:
+                            self._replace(w, queue, "timeout", deliver)
+                if progress:
+                    progress.tick()
+                if on_tick is not None:
+                    on_tick()
 
     def _replace(self, w: _PoolProcess, queue: deque, status: str, deliver: Callable) -> None:
         """Kill a stuck/dead pool process, record its current run, requeue the rest of its chunk, fork
@@ -398,6 +404,22 @@ class ParallelRunService:
         w.inflight.clear()
         self.processes[self.processes.index(w)] = self._spawn()
         deliver(_failure(payload, status, error, elapsed))
+
+
+def _watch(
+    selector: selectors.BaseSelector, watched: dict[int, _PoolProcess], busy: list[_PoolProcess]
+) -> None:
+    """Make ``selector`` watch the pipes of the ``busy`` pool processes only (an idle one that died would
+    otherwise wake every select); a replaced process's pipe is dropped, its successor's added."""
+    want = {w.conn.fileno(): w for w in busy}
+    for fd, w in list(watched.items()):
+        if want.get(fd) is not w:
+            selector.unregister(fd)  # a closed pipe too: the selector forgets it
+            del watched[fd]
+    for fd, w in want.items():
+        if fd not in watched:
+            selector.register(fd, selectors.EVENT_READ, w)
+            watched[fd] = w
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -18,7 +18,7 @@ from s1mple.executors.local import ParallelRunService, Progress, default_workers
 from s1mple.meta.models import SearchStrategy
 from s1mple.meta.planner import OptimizationPlan, VariantPlan
 from s1mple.meta.service import RunSummary, Sweep, SweepOutcome, curve_frames, frame_bytes, prefetch_outputs
-from s1mple_engine.runs import RecordWriter
+from s1mple_engine.runs import RecordWriter, gc_paused
 from s1mple_engine.runspec import MANIFEST_RUNS_KEY
 from s1mple_engine.store import StoreError, unique_names
 
@@ -57,7 +57,8 @@ class LocalSweep(Sweep):
     def run(self) -> SweepOutcome:
         """Prepare, run what is not stored yet, write results as they come, aggregate."""
         started = time.perf_counter()
-        self.prepare()
+        with gc_paused():  # validation, and the engine and market data loaded before the fork
+            self.prepare()
         pool = ParallelRunService(
             max_workers=self.max_workers, timeout_per_run=self.timeout, run_fn=self.run_fn
         )
@@ -119,7 +120,7 @@ class LocalSweep(Sweep):
         for rid in run_ids:
             if rid in done:
                 run.results[rid] = done[rid]
-        if skipped:
+        if skipped and self.show_progress:  # progress off (--quiet): nothing but errors and warnings
             self.log(f"resuming: {skipped} of {len(run_ids)} runs already have results in {self.store.uri}")
         progress = self._progress(len(run_ids), skipped)
         if todo:

@@ -301,7 +301,7 @@ class Sweep:
         if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, frame_bytes(frame, "csv"))
             keys["csv"] = CSV_KEY
-        report = self.write_report()
+        report = self.write_report(frame)
         if report:
             keys["report"] = report
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
@@ -382,16 +382,17 @@ class Sweep:
         table = write_table(results, order)
         return result, table
 
-    def write_report(self) -> str | None:
+    def write_report(self, frame: pd.DataFrame | None = None) -> str | None:
         """report.html next to result.json (the one renderer, :mod:`.report`); its key, or None when the
-        report stack (the ``operator`` extra) is not installed or the report cannot be built."""
+        report stack (the ``operator`` extra) is not installed or the report cannot be built.  ``frame``:
+        results.parquet as just written, when it is in memory already (else the report reads it)."""
         try:
             from .report import ReportError, write_report
         except ImportError as exc:
             self.log(f"no report.html: {exc.name} is not installed (pip install 's1mple[operator]')")
             return None
         try:
-            return write_report(self.store, self.plan)
+            return write_report(self.store, self.plan, frame)
         except ReportError as exc:
             self.log(f"no report.html: {exc}")
             return None

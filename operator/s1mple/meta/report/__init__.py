@@ -37,26 +37,29 @@ __all__ = [
 ]
 
 
-def build_report(store: Store, resolve: SpecResolver | None = None, top: int = TOP_CURVES) -> str:
-    """The report page of the optimization or variant test stored in ``store``; ``resolve`` finds run
-    specs (default: in the store)."""
+def build_report(
+    store: Store, resolve: SpecResolver | None = None, top: int = TOP_CURVES, frame: Any = None
+) -> bytes:
+    """The report page (UTF-8) of the optimization or variant test stored in ``store``; ``resolve`` finds run
+    specs (default: in the store); ``frame``: its results.parquet already read (default: read it)."""
     resolve = resolve or stored_specs(store)
     summary = read_summary(store)
     if "optimization_id" in summary:
-        frame = read_table(store)
+        frame = read_table(store) if frame is None else frame
         return render(optimization_data(summary, frame, resolve, top), table=table_payload(frame))
     if "test_id" in summary:
         return render(variant_data(summary, read_manifest(store), resolve, store.uri))
     raise ReportError(f"{store.uri}/result.json: neither an optimization nor a variant test result")
 
 
-def write_report(store: Store, plan: Any = None) -> str:
-    """Build the report and store it as report.html; returns its key."""
+def write_report(store: Store, plan: Any = None, frame: Any = None) -> str:
+    """Build the report and store it as report.html; returns its key.  ``frame``: results.parquet as
+    the aggregation just wrote it, if it has it in memory."""
     resolve = plan_specs(plan, store) if plan is not None else None
-    store.put_bytes(REPORT_KEY, build_report(store, resolve).encode())
+    store.put_bytes(REPORT_KEY, build_report(store, resolve, frame=frame))
     return REPORT_KEY
 
 
-def backtest_report(result: Any, bars: Any) -> str:
-    """The page of one backtest (``s1mple run --report``)."""
+def backtest_report(result: Any, bars: Any) -> bytes:
+    """The page (UTF-8) of one backtest (``s1mple run --report``)."""
     return render(backtest_data(result, bars))

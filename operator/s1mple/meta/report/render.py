@@ -8,6 +8,7 @@ viewed.
 from __future__ import annotations
 
 import json
+import secrets
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -49,7 +50,7 @@ def prefetch() -> None:
     """Load jinja2, the page template and the inlined assets (~5 MB of JavaScript) ahead of :func:`render`
     (a sweep calls it in a thread while its runs execute)."""
     _env().get_template("report.html.j2")
-    assets()
+    _asset_bytes()
 
 
 def page(name: str, **context: Any) -> str:
@@ -57,16 +58,38 @@ def page(name: str, **context: Any) -> str:
     return _env().get_template(name).render(**context)
 
 
-def render(data: dict[str, Any], table: str | None = None) -> str:
-    """The self-contained page of ``data`` (see :mod:`.build`); ``table``: the runs table as JSON text."""
+#: Assets spliced into the encoded page as bytes, not rendered into its text: plotly.js (4.8 MB, not all
+#: ASCII) would widen the whole page to 2 bytes a character, be copied into it and encoded again per report.
+_SPLICED = ("plotly_js", "tabulator_js")
+#: Where the template puts each spliced asset: a per-process random mark no page text can contain.
+_MARKS = {name: f"\x00{secrets.token_hex(16)}:{name}\x00" for name in _SPLICED}
+
+
+@cache
+def _asset_bytes() -> dict[str, bytes]:
+    return {name: assets()[name].encode() for name in _SPLICED}
+
+
+def render(data: dict[str, Any], table: str | None = None) -> bytes:
+    """The self-contained page of ``data`` (see :mod:`.build`), UTF-8; ``table``: the runs table as JSON
+    text."""
     payload = _script_safe(json.dumps(data, default=str, allow_nan=False))
-    return (
+    text = (
         _env()
         .get_template("report.html.j2")
         .render(
             data=data,
             data_json=payload,
             table_json=_script_safe(table) if table else "null",
-            **assets(),
+            **{**assets(), **_MARKS},
         )
     )
+    page = text.encode()
+    pieces, at = [], 0
+    for name in sorted(_SPLICED, key=lambda n: page.find(_MARKS[n].encode())):
+        mark = _MARKS[name].encode()
+        where = page.index(mark, at)
+        pieces += [page[at:where], _asset_bytes()[name]]
+        at = where + len(mark)
+    pieces.append(page[at:])
+    return b"".join(pieces)
