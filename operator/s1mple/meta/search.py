@@ -18,8 +18,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.samplers import TPESampler
+from optuna.trial import TrialState, create_trial
 
 from .models import Direction, RunConstraints
 from .planner import OptimizationPlan
@@ -28,6 +35,7 @@ from .space import ComponentDim, ParamDim
 ASKS_PER_TRIAL = 50  # give up when this many asks per wanted run keep hitting infeasible points
 RANDOM_FILL_ATTEMPTS = 1_000  # draws to find a point not run yet when TPE repeats one
 
+Batch = dict[int, tuple[Any, dict[str, Any]]]  # grid index -> (trial, payload)
 Execute = Callable[[list[dict[str, Any]]], dict[str, dict[str, Any]]]
 
 
@@ -45,17 +53,62 @@ def _violation(record: dict[str, Any], constraints: RunConstraints) -> float:
 
 
 def _distribution(member: ParamDim) -> Any:
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
     if member.ordinal and member.size > 1:
         return IntDistribution(0, member.size - 1)
     return CategoricalDistribution(list(range(member.size)))
 
 
+class BatchTPESampler(TPESampler):
+    """TPE that fits once per batch.  A fit draws candidates from the density of the best trials (l),
+    ranks them by the acquisition l/g and TPE takes the best; the batch's next asks take the next best
+    distinct candidates of the same fit instead of fitting again.  :meth:`new_batch` starts a batch: its
+    first ask fits (over the trials told so far, the running ones counted as bad by the constant liar)."""
+
+    def __init__(self, batch: int, **options: Any):
+        super().__init__(**options)
+        self.batch = batch
+        self.fits = 0
+        self._space: dict[str, Any] = {}
+        self._ranked: list[dict[str, Any]] = []  # the current fit's next best candidates
+        self._ranking = False
+
+    def new_batch(self) -> None:
+        self._ranked = []
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        if self._ranked and search_space.keys() == self._space.keys():
+            return self._ranked.pop(0)
+        self._space, self._ranking = search_space, True
+        try:
+            return super().sample_relative(study, trial, search_space)
+        finally:
+            self._ranking = False
+
+    def _compute_acquisition_func(self, samples: Any, mpe_below: Any, mpe_above: Any) -> Any:
+        values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+        self.fits += 1
+        if self._ranking and self.batch > 1:
+            self._ranked = self._next_best(samples, values)
+        return values
+
+    def _next_best(self, samples: dict[str, np.ndarray], values: np.ndarray) -> list[dict[str, Any]]:
+        names = list(self._space)
+        picked: set[tuple[Any, ...]] = set()
+        ranked = []
+        for i in np.argsort(-values, kind="stable"):  # [0] is the argmax: TPE's own pick
+            point = tuple(samples[n][i].item() for n in names)
+            if point not in picked:
+                picked.add(point)
+                ranked.append(
+                    {n: self._space[n].to_external_repr(v) for n, v in zip(names, point, strict=True)}
+                )
+                if len(ranked) == self.batch:
+                    break
+        return ranked[1:]
+
+
 class BayesianSearch:
     def __init__(self, plan: OptimizationPlan, batch_size: int):
-        import optuna
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.plan = plan
         cfg = plan.config
@@ -64,12 +117,6 @@ class BayesianSearch:
         self.primary = cfg.optimization_targets.primary_metric
         self.direction = cfg.optimization_targets.primary_direction()
         self.constraints = cfg.constraints
-        # TPE weighs every trial's constraint values on each ask: only keep them where something can violate
-        self.constrained = (
-            any(isinstance(d, ComponentDim) for d in plan.dims)
-            or bool(cfg.constraints.min_trades)
-            or cfg.constraints.max_drawdown is not None
-        )
         self.dists: dict[str, Any] = {}
         self.layout: list[tuple[int, list[str]]] = []  # (dimension position, optuna param names)
         for k, d in enumerate(plan.dims):
@@ -78,14 +125,15 @@ class BayesianSearch:
                 assert isinstance(m, ParamDim)
                 self.dists[m.name] = _distribution(m)
             self.layout.append((k, [m.name for m in members]))
-        sampler = optuna.samplers.TPESampler(
+        self.sampler = BatchTPESampler(
+            self.batch_size,
             seed=cfg.search.seed,
             constant_liar=True,
             multivariate=True,
             n_startup_trials=min(10, max(2, self.max_trials // 5)),
         )
         self.study = optuna.create_study(
-            direction="maximize" if self.direction == Direction.MAXIMIZE else "minimize", sampler=sampler
+            direction="maximize" if self.direction == Direction.MAXIMIZE else "minimize", sampler=self.sampler
         )
         self.rng = random.Random(cfg.search.seed)
         self.seen: dict[int, dict[str, Any]] = {}  # grid index -> record
@@ -124,13 +172,11 @@ class BayesianSearch:
         return float(value), _violation(record, self.constraints)
 
     def _tell(self, trial: Any, record: dict[str, Any]) -> None:
-        from optuna.trial import TrialState
-
         value, violation = self._outcome(record)
         if value is None:
             self.study.tell(trial, state=TrialState.FAIL)
             return
-        if self.constrained:
+        if violation > 0:  # feasible trials carry none: TPE reads each trial's constraints on every fit
             trial.set_constraint("violation", violation)
         self.study.tell(trial, value)
 
@@ -142,8 +188,6 @@ class BayesianSearch:
     def resume(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add stored results of this plan's runs as finished trials (in the order given, up to
         ``max_trials``), without asking TPE anything.  Returns their payloads."""
-        from optuna.trial import TrialState, create_trial
-
         trials, used = [], []
         for record in records:
             if len(self.seen) >= self.max_trials:
@@ -162,7 +206,7 @@ class BayesianSearch:
                     value=value,
                     params=self._params(index),
                     distributions=self.dists,
-                    constraints={"violation": violation} if self.constrained and value is not None else None,
+                    constraints={"violation": violation} if violation > 0 else None,
                 )
             )
             self._accept(index, record)
@@ -171,8 +215,8 @@ class BayesianSearch:
         return used
 
     # -- the loop -------------------------------------------------------------------------------------
-    def _random_unseen(self, taken: dict[int, Any]) -> int | None:
-        """A seeded random feasible grid index neither run nor in the batch (None if none is found)."""
+    def _random_unseen(self, taken: Container[int]) -> int | None:
+        """A seeded random feasible grid index neither run nor taken (None if none is found)."""
         lazy = [
             (k, d) for k, d in enumerate(self.plan.dims) if isinstance(d, ComponentDim) and d.feasible is None
         ]
@@ -185,10 +229,13 @@ class BayesianSearch:
                 return index
         return None
 
-    def _propose(self, want: int, limit: int) -> dict[int, tuple[Any, dict[str, Any]]]:
-        """Up to ``want`` new grid indices with their trial and payload.  Infeasible proposals are told
-        as such; a proposal that repeats a run is told its result and replaced by a random unseen point."""
-        batch: dict[int, tuple[Any, dict[str, Any]]] = {}
+    def _propose(self, want: int, limit: int, running: Container[int] = ()) -> Batch:
+        """Up to ``want`` new grid indices (not run, not ``running``) with their trial and payload.
+        Infeasible proposals are told as such; a proposal that repeats a run is told its result and
+        replaced by a random unseen point."""
+        batch: Batch = {}
+        self.sampler.new_batch()
+        taken = _Either(batch, running)
         while len(batch) < want and self.asks < limit:
             trial = self.study.ask(self.dists)
             self.asks += 1
@@ -198,16 +245,14 @@ class BayesianSearch:
                 self.study.tell(trial, 0.0)
                 continue
             index = self.plan.index_of(digits)
-            if index not in self.seen and index not in batch:
+            if index not in self.seen and index not in taken:
                 batch[index] = (trial, self.plan.payload(index))
                 continue
             if index in self.seen:
                 self._tell(trial, self.seen[index])
-            else:  # the batch has it already: give up this trial, the batch's own will be told
-                from optuna.trial import TrialState
-
+            else:  # running or in this batch already: give up this trial, the other one will be told
                 self.study.tell(trial, state=TrialState.FAIL)
-            fill = self._random_unseen(batch)
+            fill = self._random_unseen(taken)
             if fill is not None:
                 self.study.enqueue_trial(self._params(fill))
                 batch[fill] = (self.study.ask(self.dists), self.plan.payload(fill))
@@ -216,23 +261,53 @@ class BayesianSearch:
     def run(self, execute: Execute) -> list[dict[str, Any]]:
         """Ask, run and tell batches until ``max_trials`` trials have results (resumed ones count).
         ``execute(payloads)`` runs a batch and returns {run_id: record}.  Returns the payloads run, in
-        trial order."""
+        trial order.
+
+        Pipelined: while a batch runs, a thread asks for the next one (the running batch's trials are
+        RUNNING to TPE: the constant liar keeps it away from them), so TPE's fit overlaps the backtests.
+        The study is only touched by one thread at a time, and each batch is asked after the same tells
+        whatever the timing, so the trials depend on the seed and the batch size only."""
         ran: list[dict[str, Any]] = []
         limit = ASKS_PER_TRIAL * self.max_trials + 100
-        while len(self.seen) < self.max_trials and self.asks < limit:
-            batch = self._propose(min(self.batch_size, self.max_trials - len(self.seen)), limit)
-            if not batch:
-                break
-            results = execute([payload for _, payload in batch.values()])
-            interrupted = False
-            for index, (trial, payload) in batch.items():
-                record = results.get(payload["run_id"])
-                if record is None:  # interrupted before this run finished
-                    interrupted = True
-                    continue
-                self._accept(index, record)
-                ran.append(payload)
-                self._tell(trial, record)
-            if interrupted:
-                break
+
+        def want(pending: int) -> int:
+            return min(self.batch_size, self.max_trials - len(self.seen) - pending)
+
+        batch = self._propose(want(0), limit) if want(0) > 0 else {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpe-ask") as asker:
+            while batch:
+                ahead = want(len(batch))
+                following = (
+                    asker.submit(self._propose, ahead, limit, batch)
+                    if ahead > 0 and self.asks < limit
+                    else None
+                )
+                try:
+                    results = execute([payload for _, payload in batch.values()])
+                finally:
+                    proposed = following.result() if following is not None else {}
+                interrupted = False
+                for index, (trial, payload) in batch.items():
+                    record = results.get(payload["run_id"])
+                    if record is None:  # interrupted before this run finished
+                        interrupted = True
+                        continue
+                    self._accept(index, record)
+                    ran.append(payload)
+                    self._tell(trial, record)
+                if interrupted:
+                    break
+                batch = proposed
+                if not batch and want(0) > 0 and self.asks < limit:
+                    batch = self._propose(want(0), limit)
         return ran
+
+
+class _Either:
+    """Membership in either of two containers (a batch being asked and the batch running)."""
+
+    def __init__(self, a: Container[int], b: Container[int]):
+        self.a, self.b = a, b
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.a or item in self.b
