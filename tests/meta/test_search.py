@@ -4,6 +4,9 @@ it has, and resumes from stored results without replaying the study."""
 
 from __future__ import annotations
 
+import math
+import threading
+
 import pytest
 
 from s1mple.meta.planner import plan_file
@@ -11,7 +14,7 @@ from s1mple.meta.search import BayesianSearch
 from s1mple.meta.space import ComponentDim
 from s1mple_engine.config import ConfigError
 
-from .conftest import fake_run, write_spec
+from .conftest import fake_metrics, fake_run, write_spec
 
 # three constrained params of 10,000 values each: a 10^12-point sub-grid nobody can enumerate, times a
 # free 100-value sizer fraction
@@ -120,7 +123,7 @@ def test_bayesian_resume_adds_no_runs_and_reuses_stored_results(base_dir):
     again = BayesianSearch(plan, batch_size=2)
     resumed = again.resume(stored)
     ran: list[str] = []
-    assert again.run(run_batch(ran)) == [] and ran == [] and again.asks == 0
+    assert again.run(run_batch(ran)) == [] and ran == [] and again.asks == 0 and again.sampler.fits == 0
     assert [p["run_id"] for p in resumed] == [r["run_id"] for r in stored]
     assert len(again.study.trials) == 60 and again.study.best_value == first.study.best_value
 
@@ -137,3 +140,84 @@ def test_bayesian_resume_ignores_records_of_another_plan(base_dir):
     other = {**fake_run(plan.payload(3)), "run_id": "not-this-plan"}
     search = BayesianSearch(plan, batch_size=2)
     assert search.resume([other]) == [] and search.seen == {}
+
+
+def test_bayesian_search_fits_once_per_batch(base_dir):
+    plan = plan_file(write_spec(base_dir, BAYES))
+    search = BayesianSearch(plan, batch_size=4)
+    batches: list[list[str]] = []
+
+    def execute(payloads):
+        batches.append([p["run_id"] for p in payloads])
+        return {p["run_id"]: fake_run(p) for p in payloads}
+
+    search.run(execute)
+    ran = [rid for batch in batches for rid in batch]
+    # each batch was asked while the previous one ran: none repeats a run, done or running
+    assert len(ran) == 60 and len(set(ran)) == 60 and all(len(b) <= 4 for b in batches)
+    # the 10 start-up trials are random (no fit); after them one TPE fit per batch of 4
+    assert 0 < search.sampler.fits <= math.ceil((60 - 10) / 4) + 1
+
+
+def test_bayesian_trials_do_not_depend_on_how_long_runs_or_asks_take(base_dir):
+    """The next batch is asked in a thread while the current one runs; whichever finishes first, the
+    trials are the same (each batch is asked after the same tells)."""
+    plan = plan_file(write_spec(base_dir, BAYES))
+
+    def trials(asks_first: bool) -> list[str]:
+        search = BayesianSearch(plan, batch_size=3)
+        asked, ran = threading.Semaphore(0), threading.Semaphore(0)
+        propose = search._propose
+
+        def ask_ahead(want, limit, running=()):
+            if running and not asks_first:
+                assert ran.acquire(timeout=30)  # the running batch has finished
+            batch = propose(want, limit, running)
+            if running and asks_first:
+                asked.release()
+            return batch
+
+        def execute(payloads):
+            ahead = search.max_trials - len(search.seen) - len(payloads) > 0  # the next batch is being asked
+            if ahead and asks_first:
+                assert asked.acquire(timeout=30)  # ... and is asked before this one finishes
+            elif ahead:
+                ran.release()
+            return {p["run_id"]: fake_run(p) for p in payloads}
+
+        search._propose = ask_ahead
+        return [p["run_id"] for p in search.run(execute)]
+
+    assert trials(asks_first=True) == trials(asks_first=False)
+
+
+LEARN = """\
+optimization_config:
+  name: learn
+  base_operation: op.yaml
+  search: {strategy: bayesian, max_trials: 80, seed: 3}
+  parameter_space:
+    - worker_category: opportunity_workers
+      worker_plugin: ma_crossover
+      parameters:
+        fast: {start: 1, end: 100}
+        slow: {start: 1, end: 100}
+  parameter_constraints:
+    - ma_crossover.fast < ma_crossover.slow
+"""
+
+
+def test_batched_tpe_still_learns(base_dir):
+    """Not random in disguise: after the start-up trials, TPE's proposals concentrate where the metric is
+    high (fake sharpe = (slow - fast) / 10 over 4,950 feasible points)."""
+    plan = plan_file(write_spec(base_dir, LEARN))
+    space = sorted(fake_metrics(plan.payload(i))["sharpe_ratio"] for i in range(plan.total))
+    payloads = BayesianSearch(plan, batch_size=4).run(run_batch([]))
+    values = [fake_metrics(p)["sharpe_ratio"] for p in payloads]
+
+    def share_below(v: float) -> float:
+        return sum(x < v for x in space) / len(space)
+
+    assert len(values) == 80
+    assert share_below(sum(values[-40:]) / 40) > 0.85  # a random sample's mean sits near 0.5
+    assert share_below(max(values)) > 0.995
