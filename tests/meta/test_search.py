@@ -4,13 +4,12 @@ it has, and resumes from stored results without replaying the study."""
 
 from __future__ import annotations
 
-import math
 import threading
 
 import pytest
 
 from s1mple.meta.planner import plan_file
-from s1mple.meta.search import BayesianSearch
+from s1mple.meta.search import BayesianSearch, batch_size
 from s1mple.meta.space import ComponentDim
 from s1mple_engine.config import ConfigError
 
@@ -107,20 +106,21 @@ def run_batch(log):
 
 def test_bayesian_search_never_runs_a_point_twice_and_asks_once_per_new_point(base_dir):
     plan = plan_file(write_spec(base_dir, BAYES))  # 100 points, 60 trials: TPE repeats itself often
-    search = BayesianSearch(plan, batch_size=3)
+    search = BayesianSearch(plan, workers=3)
     ran: list[str] = []
     payloads = search.run(run_batch(ran))
     assert len(payloads) == 60 and len(ran) == 60 and len(set(ran)) == 60
-    assert search.asks <= 60  # a repeated proposal is told and replaced by a random point, not re-asked
+    # a repeated proposal is told and replaced by the fit's next candidate or a random point, not refitted
+    assert search.sampler.fits < 60 - 10  # (the first 10 trials are random)
 
 
 def test_bayesian_resume_adds_no_runs_and_reuses_stored_results(base_dir):
     plan = plan_file(write_spec(base_dir, BAYES))
-    first = BayesianSearch(plan, batch_size=2)
+    first = BayesianSearch(plan, workers=2)
     first.run(run_batch([]))
     stored = [first.seen[i] for i in first.order]
 
-    again = BayesianSearch(plan, batch_size=2)
+    again = BayesianSearch(plan, workers=2)
     resumed = again.resume(stored)
     ran: list[str] = []
     assert again.run(run_batch(ran)) == [] and ran == [] and again.asks == 0 and again.sampler.fits == 0
@@ -128,7 +128,7 @@ def test_bayesian_resume_adds_no_runs_and_reuses_stored_results(base_dir):
     assert len(again.study.trials) == 60 and again.study.best_value == first.study.best_value
 
     # half stored: only the other half runs, and the stored half is not run again
-    half = BayesianSearch(plan, batch_size=2)
+    half = BayesianSearch(plan, workers=2)
     half.resume(stored[:30])
     ran = []
     half.run(run_batch(ran))
@@ -138,25 +138,8 @@ def test_bayesian_resume_adds_no_runs_and_reuses_stored_results(base_dir):
 def test_bayesian_resume_ignores_records_of_another_plan(base_dir):
     plan = plan_file(write_spec(base_dir, BAYES))
     other = {**fake_run(plan.payload(3)), "run_id": "not-this-plan"}
-    search = BayesianSearch(plan, batch_size=2)
+    search = BayesianSearch(plan, workers=2)
     assert search.resume([other]) == [] and search.seen == {}
-
-
-def test_bayesian_search_fits_once_per_batch(base_dir):
-    plan = plan_file(write_spec(base_dir, BAYES))
-    search = BayesianSearch(plan, batch_size=4)
-    batches: list[list[str]] = []
-
-    def execute(payloads):
-        batches.append([p["run_id"] for p in payloads])
-        return {p["run_id"]: fake_run(p) for p in payloads}
-
-    search.run(execute)
-    ran = [rid for batch in batches for rid in batch]
-    # each batch was asked while the previous one ran: none repeats a run, done or running
-    assert len(ran) == 60 and len(set(ran)) == 60 and all(len(b) <= 4 for b in batches)
-    # the 10 start-up trials are random (no fit); after them one TPE fit per batch of 4
-    assert 0 < search.sampler.fits <= math.ceil((60 - 10) / 4) + 1
 
 
 def test_bayesian_trials_do_not_depend_on_how_long_runs_or_asks_take(base_dir):
@@ -165,7 +148,7 @@ def test_bayesian_trials_do_not_depend_on_how_long_runs_or_asks_take(base_dir):
     plan = plan_file(write_spec(base_dir, BAYES))
 
     def trials(asks_first: bool) -> list[str]:
-        search = BayesianSearch(plan, batch_size=3)
+        search = BayesianSearch(plan, workers=3)
         asked, ran = threading.Semaphore(0), threading.Semaphore(0)
         propose = search._propose
 
@@ -212,7 +195,7 @@ def test_batched_tpe_still_learns(base_dir):
     high (fake sharpe = (slow - fast) / 10 over 4,950 feasible points)."""
     plan = plan_file(write_spec(base_dir, LEARN))
     space = sorted(fake_metrics(plan.payload(i))["sharpe_ratio"] for i in range(plan.total))
-    payloads = BayesianSearch(plan, batch_size=4).run(run_batch([]))
+    payloads = BayesianSearch(plan, workers=4).run(run_batch([]))
     values = [fake_metrics(p)["sharpe_ratio"] for p in payloads]
 
     def share_below(v: float) -> float:
@@ -221,3 +204,27 @@ def test_batched_tpe_still_learns(base_dir):
     assert len(values) == 80
     assert share_below(sum(values[-40:]) / 40) > 0.85  # a random sample's mean sits near 0.5
     assert share_below(max(values)) > 0.995
+
+
+def test_bayesian_search_fits_once_per_batch(base_dir):
+    plan = plan_file(write_spec(base_dir, LEARN))
+    search = BayesianSearch(plan, workers=4)
+    batches: list[list[str]] = []
+
+    def execute(payloads):
+        batches.append([p["run_id"] for p in payloads])
+        return {p["run_id"]: fake_run(p) for p in payloads}
+
+    search.run(execute)
+    ran = [rid for batch in batches for rid in batch]
+    # each batch was asked while the previous one ran: none repeats a run, done or running
+    assert search.batch_size == 4 and all(len(b) <= 4 for b in batches)
+    assert len(ran) == 80 and len(set(ran)) == 80
+    # infeasible proposals (fast >= slow) are told and the fit's next candidate taken: one fit per batch
+    assert 0 < search.sampler.fits <= 80 / 4
+
+
+def test_batch_size_keeps_the_pool_busy_and_tpe_fitting():
+    assert batch_size(workers=2, max_trials=500) == 8  # a fit's cost spread over 8 runs
+    assert batch_size(workers=2, max_trials=40) == 2  # ... but a short search still gets 20 fits
+    assert batch_size(workers=16, max_trials=500) == 16  # every pool process gets a run

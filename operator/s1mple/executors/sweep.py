@@ -130,14 +130,14 @@ class LocalSweep(Sweep):
         return run_ids, skipped
 
     def _run_bayesian(self, run: _Execution) -> tuple[list[str], int]:
-        """Bayesian search: each batch of ``max_workers`` trials is asked for after the previous one;
-        stored results become finished trials (no replay)."""
+        """Bayesian search: batches of at least ``max_workers`` trials, each asked while the previous one
+        runs (:meth:`BayesianSearch.run`); stored results become finished trials (no replay)."""
         from s1mple.meta.search import BayesianSearch
 
         plan = self.plan
         assert isinstance(plan, OptimizationPlan)
         self.write_manifest(None)
-        search = BayesianSearch(plan, batch_size=self.max_workers or 1)
+        search = BayesianSearch(plan, workers=self.max_workers or 1)
         resumed = search.resume(self._stored_trials(run.done))
         for p in resumed:
             run.results[p["run_id"]] = run.done[p["run_id"]]

@@ -1,5 +1,5 @@
-"""Bayesian search over a plan's space with Optuna's TPE sampler, asked in batches (one batch = one run per
-pool process, so the pool stays busy), seeded, and resumed from stored results without replaying.
+"""Bayesian search over a plan's space with Optuna's TPE sampler, asked in batches that keep the pool
+busy, seeded, and resumed from stored results without replaying.
 
 Each dimension is one Optuna parameter holding the CHOICE INDEX (ordinal numeric ranges as integers, so
 TPE can exploit order; everything else categorical); constrained parameter groups are one parameter per
@@ -7,11 +7,15 @@ member, and a combination that violates ``parameter_constraints`` is told to TPE
 running it.  Runs that fail are told as failed; runs that violate ``constraints`` (min_trades,
 max_drawdown) are told with their violation (``Trial.set_constraint``), so TPE steers away from them.
 
-What the overhead costs: an ask is a TPE fit over every trial so far, so the loop never asks again for a
-point it already has.  A proposal that repeats a run is told that run's result (TPE learns it again) and
-its slot in the batch goes to a seeded random point not run yet (an enqueued trial: no fit).  A resumed
-sweep adds its stored results to the study as finished trials (``study.add_trials``) and asks only for
-the runs still missing: resuming a finished sweep asks nothing.
+What the overhead costs: a TPE fit goes over every trial so far (tens of ms at a few hundred trials, a
+backtest costs a few), so fits are spent sparingly.  One fit proposes a whole batch
+(:class:`BatchTPESampler`: its candidates ranked by the acquisition), of ``batch_size`` runs: the pool's
+width, up to 8 when the search is long enough.  The next batch is asked while the current one runs,
+in a thread, so fitting overlaps the backtests.  A proposal that is infeasible or repeats a run is told
+(its violation, the run's result) and the fit's next candidate taken; once those are used up, a repeat's
+slot goes to a seeded random point not run yet (an enqueued trial: no fit).  A resumed sweep adds its
+stored results to the study as finished trials (``study.add_trials``) and asks only for the runs still
+missing: resuming a finished sweep asks nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +36,19 @@ from .models import Direction, RunConstraints
 from .planner import OptimizationPlan
 from .space import ComponentDim, ParamDim
 
+RUNS_PER_FIT = 8  # a TPE fit costs several backtests: the batch it proposes amortises it
+FITS_PER_SEARCH = 20  # ... but a search has at least this many batches, or TPE barely learns
 ASKS_PER_TRIAL = 50  # give up when this many asks per wanted run keep hitting infeasible points
 RANDOM_FILL_ATTEMPTS = 1_000  # draws to find a point not run yet when TPE repeats one
 
 Batch = dict[int, tuple[Any, dict[str, Any]]]  # grid index -> (trial, payload)
 Execute = Callable[[list[dict[str, Any]]], dict[str, dict[str, Any]]]
+
+
+def batch_size(workers: int, max_trials: int) -> int:
+    """Runs asked per TPE fit: the pool's width at least (every process gets a run), up to
+    ``RUNS_PER_FIT`` when the search has trials enough for ``FITS_PER_SEARCH`` batches of that size."""
+    return max(workers, min(RUNS_PER_FIT, max_trials // FITS_PER_SEARCH))
 
 
 def _violation(record: dict[str, Any], constraints: RunConstraints) -> float:
@@ -61,23 +73,23 @@ def _distribution(member: ParamDim) -> Any:
 class BatchTPESampler(TPESampler):
     """TPE that fits once per batch.  A fit draws candidates from the density of the best trials (l),
     ranks them by the acquisition l/g and TPE takes the best; the batch's next asks take the next best
-    distinct candidates of the same fit instead of fitting again.  :meth:`new_batch` starts a batch: its
-    first ask fits (over the trials told so far, the running ones counted as bad by the constant liar)."""
+    distinct candidates of the same fit (also when a proposal is infeasible or already run) instead of
+    fitting again.  :meth:`new_batch` starts a batch: its first ask fits, over the trials told so far (the
+    running ones counted as bad by the constant liar, so the fit looks elsewhere)."""
 
-    def __init__(self, batch: int, **options: Any):
+    def __init__(self, **options: Any):
         super().__init__(**options)
-        self.batch = batch
         self.fits = 0
+        self.candidates: list[dict[str, Any]] = []  # the current fit's next best, best first
         self._space: dict[str, Any] = {}
-        self._ranked: list[dict[str, Any]] = []  # the current fit's next best candidates
         self._ranking = False
 
     def new_batch(self) -> None:
-        self._ranked = []
+        self.candidates = []
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
-        if self._ranked and search_space.keys() == self._space.keys():
-            return self._ranked.pop(0)
+        if self.candidates and search_space.keys() == self._space.keys():
+            return self.candidates.pop(0)
         self._space, self._ranking = search_space, True
         try:
             return super().sample_relative(study, trial, search_space)
@@ -87,33 +99,28 @@ class BatchTPESampler(TPESampler):
     def _compute_acquisition_func(self, samples: Any, mpe_below: Any, mpe_above: Any) -> Any:
         values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
         self.fits += 1
-        if self._ranking and self.batch > 1:
-            self._ranked = self._next_best(samples, values)
+        if self._ranking:
+            self.candidates = self._ranked(samples, values)[1:]  # [0] is the argmax: TPE's own pick
         return values
 
-    def _next_best(self, samples: dict[str, np.ndarray], values: np.ndarray) -> list[dict[str, Any]]:
+    def _ranked(self, samples: dict[str, np.ndarray], values: np.ndarray) -> list[dict[str, Any]]:
         names = list(self._space)
-        picked: set[tuple[Any, ...]] = set()
-        ranked = []
-        for i in np.argsort(-values, kind="stable"):  # [0] is the argmax: TPE's own pick
-            point = tuple(samples[n][i].item() for n in names)
-            if point not in picked:
-                picked.add(point)
-                ranked.append(
-                    {n: self._space[n].to_external_repr(v) for n, v in zip(names, point, strict=True)}
-                )
-                if len(ranked) == self.batch:
-                    break
-        return ranked[1:]
+        points = dict.fromkeys(
+            tuple(samples[n][i].item() for n in names) for i in np.argsort(-values, kind="stable")
+        )
+        return [
+            {n: self._space[n].to_external_repr(v) for n, v in zip(names, point, strict=True)}
+            for point in points
+        ]
 
 
 class BayesianSearch:
-    def __init__(self, plan: OptimizationPlan, batch_size: int):
+    def __init__(self, plan: OptimizationPlan, workers: int):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.plan = plan
         cfg = plan.config
         self.max_trials = min(cfg.search.max_trials or plan.total, plan.total)
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size(max(1, workers), self.max_trials)
         self.primary = cfg.optimization_targets.primary_metric
         self.direction = cfg.optimization_targets.primary_direction()
         self.constraints = cfg.constraints
@@ -126,7 +133,6 @@ class BayesianSearch:
                 self.dists[m.name] = _distribution(m)
             self.layout.append((k, [m.name for m in members]))
         self.sampler = BatchTPESampler(
-            self.batch_size,
             seed=cfg.search.seed,
             constant_liar=True,
             multivariate=True,
@@ -252,6 +258,8 @@ class BayesianSearch:
                 self._tell(trial, self.seen[index])
             else:  # running or in this batch already: give up this trial, the other one will be told
                 self.study.tell(trial, state=TrialState.FAIL)
+            if self.sampler.candidates:  # the next ask takes the fit's next best
+                continue
             fill = self._random_unseen(taken)
             if fill is not None:
                 self.study.enqueue_trial(self._params(fill))
