@@ -7,8 +7,8 @@ member, and a combination that violates ``parameter_constraints`` is told to TPE
 running it.  Runs that fail are told as failed; runs that violate ``constraints`` (min_trades,
 max_drawdown) are told with their violation (``Trial.set_constraint``), so TPE steers away from them.
 
-What the overhead costs: a TPE fit goes over every trial so far (tens of ms at a few hundred trials, a
-backtest costs a few), so fits are spent sparingly.  One fit proposes a whole batch
+What the overhead costs: a TPE fit goes over every trial so far (10-30 ms at a few hundred trials, where
+a backtest of benchmarks/search.py costs ~3 ms), so fits are spent sparingly.  One fit proposes a whole batch
 (:class:`BatchTPESampler`: its candidates ranked by the acquisition), of ``batch_size`` runs: the pool's
 width, up to 8 when the search is long enough.  The next batch is asked while the current one runs,
 in a thread, so fitting overlaps the backtests.  A proposal that is infeasible or repeats a run is told
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import ChainMap
 from collections.abc import Callable, Container, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -235,13 +236,13 @@ class BayesianSearch:
                 return index
         return None
 
-    def _propose(self, want: int, limit: int, running: Container[int] = ()) -> Batch:
+    def _propose(self, want: int, limit: int, running: Batch | None = None) -> Batch:
         """Up to ``want`` new grid indices (not run, not ``running``) with their trial and payload.
         Infeasible proposals are told as such; a proposal that repeats a run is told its result and
         replaced by a random unseen point."""
         batch: Batch = {}
         self.sampler.new_batch()
-        taken = _Either(batch, running)
+        taken = ChainMap(batch, running or {})  # sees what this loop adds to the batch
         while len(batch) < want and self.asks < limit:
             trial = self.study.ask(self.dists)
             self.asks += 1
@@ -309,13 +310,3 @@ class BayesianSearch:
                 if not batch and want(0) > 0 and self.asks < limit:
                     batch = self._propose(want(0), limit)
         return ran
-
-
-class _Either:
-    """Membership in either of two containers (a batch being asked and the batch running)."""
-
-    def __init__(self, a: Container[int], b: Container[int]):
-        self.a, self.b = a, b
-
-    def __contains__(self, item: object) -> bool:
-        return item in self.a or item in self.b
