@@ -15,7 +15,7 @@ in a thread, so fitting overlaps the backtests.  A proposal that is infeasible o
 (its violation, the run's result) and the fit's next candidate taken; once those are used up, a repeat's
 slot goes to a seeded random point not run yet (an enqueued trial: no fit).  A resumed sweep adds its
 stored results to the study as finished trials (``study.add_trials``) and asks only for the runs still
-missing: resuming a finished sweep asks nothing.
+missing: resuming a finished sweep asks nothing and builds no study.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ class BayesianSearch:
         self.rng = random.Random(cfg.search.seed)
         self.seen: dict[int, dict[str, Any]] = {}  # grid index -> record
         self.order: list[int] = []  # grid indices in the order they were first proposed
+        self.resumed: list[int] = []  # grid indices of stored results not in the study yet
         self.asks = 0  # TPE asks (fits); enqueued random fills and resumed trials are not counted
 
     # -- parameters <-> grid indices ------------------------------------------------------------------
@@ -193,9 +194,10 @@ class BayesianSearch:
 
     # -- resume ---------------------------------------------------------------------------------------
     def resume(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Add stored results of this plan's runs as finished trials (in the order given, up to
-        ``max_trials``), without asking TPE anything.  Returns their payloads."""
-        trials, used = [], []
+        """Take stored results of this plan's runs (in the order given, up to ``max_trials``) as finished
+        trials, without asking TPE anything.  Returns their payloads.  They join the study when
+        :meth:`run` has something to ask: resuming a finished search builds no study at all."""
+        used = []
         for record in records:
             if len(self.seen) >= self.max_trials:
                 break
@@ -205,21 +207,26 @@ class BayesianSearch:
             payload = self.plan.payload(index)
             if payload["run_id"] != record.get("run_id"):  # another plan's run at this index
                 continue
-            value, violation = self._outcome(record)
-            state = TrialState.FAIL if value is None else TrialState.COMPLETE
+            self._accept(index, record)
+            self.resumed.append(index)
+            used.append(payload)
+        return used
+
+    def _add_resumed(self) -> None:
+        trials = []
+        for index in self.resumed:
+            value, violation = self._outcome(self.seen[index])
             trials.append(
                 create_trial(
-                    state=state,
+                    state=TrialState.FAIL if value is None else TrialState.COMPLETE,
                     value=value,
                     params=self._params(index),
                     distributions=self.dists,
                     constraints={"violation": violation} if violation > 0 else None,
                 )
             )
-            self._accept(index, record)
-            used.append(payload)
         self.study.add_trials(trials)
-        return used
+        self.resumed = []
 
     # -- the loop -------------------------------------------------------------------------------------
     def _random_unseen(self, taken: Container[int]) -> int | None:
@@ -282,7 +289,10 @@ class BayesianSearch:
         def want(pending: int) -> int:
             return min(self.batch_size, self.max_trials - len(self.seen) - pending)
 
-        batch = self._propose(want(0), limit) if want(0) > 0 else {}
+        if want(0) <= 0:
+            return ran
+        self._add_resumed()
+        batch = self._propose(want(0), limit)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpe-ask") as asker:
             while batch:
                 ahead = want(len(batch))
