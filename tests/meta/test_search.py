@@ -82,18 +82,28 @@ def test_random_search_names_a_constraint_almost_nothing_satisfies(base_dir):
     assert "random draws found only" in text and tight in text and "max_trials" in text
 
 
-BAYES = """\
+def bayes_spec(
+    trials: int, seed: int, fast: tuple[int, int], slow: tuple[int, int], constraint: str = ""
+) -> str:
+    return f"""\
 optimization_config:
   name: bayes
   base_operation: op.yaml
-  search: {strategy: bayesian, max_trials: 60, seed: 2}
+  search: {{strategy: bayesian, max_trials: {trials}, seed: {seed}}}
   parameter_space:
     - worker_category: opportunity_workers
       worker_plugin: ma_crossover
       parameters:
-        fast: {start: 5, end: 14}
-        slow: {start: 20, end: 29}
-"""
+        fast: {{start: {fast[0]}, end: {fast[1]}}}
+        slow: {{start: {slow[0]}, end: {slow[1]}}}
+""" + (f"  parameter_constraints:\n    - {constraint}\n" if constraint else "")
+
+
+BAYES = bayes_spec(60, seed=2, fast=(5, 14), slow=(20, 29))
+# 4,950 feasible points: TPE proposes infeasible ones (fast >= slow) now and then
+LEARN = bayes_spec(
+    80, seed=3, fast=(1, 100), slow=(1, 100), constraint="ma_crossover.fast < ma_crossover.slow"
+)
 
 
 def run_batch(log):
@@ -176,22 +186,6 @@ def test_bayesian_trials_do_not_depend_on_how_long_runs_or_asks_take(base_dir):
         return [p["run_id"] for p in search.run(execute)]
 
     assert trials(asks_first=True) == trials(asks_first=False)
-
-
-LEARN = """\
-optimization_config:
-  name: learn
-  base_operation: op.yaml
-  search: {strategy: bayesian, max_trials: 80, seed: 3}
-  parameter_space:
-    - worker_category: opportunity_workers
-      worker_plugin: ma_crossover
-      parameters:
-        fast: {start: 1, end: 100}
-        slow: {start: 1, end: 100}
-  parameter_constraints:
-    - ma_crossover.fast < ma_crossover.slow
-"""
 
 
 def test_batched_tpe_still_learns(base_dir):
