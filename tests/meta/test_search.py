@@ -223,6 +223,6 @@ def test_bayesian_search_fits_once_per_batch(base_dir):
 
 
 def test_batch_size_keeps_the_pool_busy_and_tpe_fitting():
-    assert batch_size(workers=2, max_trials=500) == 8  # a fit's cost spread over 8 runs
+    assert batch_size(workers=2, max_trials=500) == 12  # a fit's cost spread over 12 runs
     assert batch_size(workers=2, max_trials=40) == 2  # ... but a short search still gets 20 fits
     assert batch_size(workers=16, max_trials=500) == 16  # every pool process gets a run

@@ -10,7 +10,7 @@ max_drawdown) are told with their violation (``Trial.set_constraint``), so TPE s
 What the overhead costs: a TPE fit goes over every trial so far (10-30 ms at a few hundred trials, where
 a backtest of benchmarks/search.py costs ~3 ms), so fits are spent sparingly.  One fit proposes a whole batch
 (:class:`BatchTPESampler`: its candidates ranked by the acquisition), of ``batch_size`` runs: the pool's
-width, up to 8 when the search is long enough.  The next batch is asked while the current one runs,
+width, up to 12 when the search is long enough.  The next batch is asked while the current one runs,
 in a thread, so fitting overlaps the backtests.  A proposal that is infeasible or repeats a run is told
 (its violation, the run's result) and the fit's next candidate taken; once those are used up, a repeat's
 slot goes to a seeded random point not run yet (an enqueued trial: no fit).  A resumed sweep adds its
@@ -37,7 +37,7 @@ from .models import Direction, RunConstraints
 from .planner import OptimizationPlan
 from .space import ComponentDim, ParamDim
 
-RUNS_PER_FIT = 8  # a TPE fit costs several backtests: the batch it proposes amortises it
+RUNS_PER_FIT = 12  # 12 runs keep 2 processes busy about as long as the next fit takes (benchmarks/search.py)
 FITS_PER_SEARCH = 20  # ... but a search has at least this many batches, or TPE barely learns
 ASKS_PER_TRIAL = 50  # give up when this many asks per wanted run keep hitting infeasible points
 RANDOM_FILL_ATTEMPTS = 1_000  # draws to find a point not run yet when TPE repeats one
