@@ -105,3 +105,88 @@ def test_goog_from_backtesting_package():
     path = Path(backtesting.__file__).parent / "test" / "GOOG.csv"
     d = load_market_data(MarketDataConfig(path=str(path)))
     assert len(d) == 2148 and d.symbol == "GOOG"
+
+
+@pytest.mark.parametrize("name", ["GOOG", "EURUSD", "BTCUSD"])
+def test_plain_csv_reads_as_pandas_does_without_importing_it(tmp_path, name):
+    """A plain CSV is parsed by numpy alone (no pandas import before a sweep's pool starts): the bars are
+    bit-identical to pandas' reading, shipped files as they are and rewritten by pandas' to_csv."""
+    import backtesting
+
+    from s1mple_engine import data as D
+
+    shipped = Path(backtesting.__file__).parent / "test" / f"{name}.csv"
+    frame = getattr(__import__("backtesting.test", fromlist=[name]), name)
+    rewritten = tmp_path / f"{name}.csv"
+    frame.to_csv(rewritten, index_label="Date")
+    for path in (shipped, rewritten):
+        plain = D._read_plain_csv(str(path))
+        assert plain is not None, path
+        fast = D._from_columns(plain, str(path), "line", symbol=name, timeframe=None)
+        columns = {str(c): v.to_numpy() for c, v in __import__("pandas").read_csv(path).items()}
+        slow = D._from_columns(columns, str(path), "line", symbol=name, timeframe=None)
+        assert fast.fingerprint == slow.fingerprint
+        for field in ("time", "open", "high", "low", "close", "volume"):
+            assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD.replace("2024-01-02,10.5", "2024-01-02,"),  # a gap: pandas' NaN and its row-level report
+        GOOD.replace("10.5,12", "n/a,12"),  # text in a price
+        GOOD + "\n2024-01-05,11,12,10,11,100\n",  # a blank line
+        GOOD.replace("Volume", '"Volume"'),  # quotes
+        GOOD.replace(",100\n", ",1_000\n"),  # Python's float() would take it, pandas does not
+    ],
+)
+def test_anything_but_a_plain_csv_goes_to_pandas(tmp_path, text):
+    from s1mple_engine import data as D
+
+    path = tmp_path / "bars.csv"
+    path.write_text(text)
+    assert D._read_plain_csv(str(path)) is None
+
+
+def test_a_sweep_loads_a_plain_csv_without_pandas(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bars.csv"
+    path.write_text(GOOD)
+    code = (
+        "import sys\n"
+        "from s1mple_engine.config import MarketDataConfig\n"
+        "from s1mple_engine.data import load_market_data\n"
+        f"d = load_market_data(MarketDataConfig(path={str(path)!r}))\n"
+        "print(len(d), 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["4", "False"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD.replace("2024-01-03", "2024-01-03T10:00:00+01:00"),  # a time zone
+        GOOD.replace("2024-01-03", "01/03/2024"),  # not ISO
+        GOOD.replace("2024-01-02", "2024-01-02 09:30:00.25"),  # fractions of a second
+    ],
+)
+def test_times_other_than_naive_iso_are_parsed_by_pandas_as_before(tmp_path, text):
+    import pandas as pd
+
+    from s1mple_engine import data as D
+
+    path = tmp_path / "bars.csv"
+    path.write_text(text)
+
+    def outcome(columns):  # the bars' fingerprint, or the error naming the line
+        try:
+            return D._from_columns(columns, str(path), "line", symbol="T", timeframe=None).fingerprint
+        except MarketDataError as exc:
+            return str(exc)
+
+    plain = D._read_plain_csv(str(path))
+    assert plain is not None
+    assert outcome(plain) == outcome({str(c): v.to_numpy() for c, v in pd.read_csv(path).items()})
