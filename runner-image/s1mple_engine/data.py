@@ -429,7 +429,7 @@ def _from_columns(columns: dict[str, np.ndarray], source: str, unit: str, **kw: 
         )
     time_col = next((by_lower[n] for n in _TIME_NAMES if n in by_lower), None)
     if time_col is None:
-        others = [c for c in columns if c.strip().lower() not in ("open", "high", "low", "close", "volume")]
+        others = [c for c in columns if c.strip().lower() not in _OHLCV]
         time_col = others[0] if others else None
     if time_col is None:
         raise MarketDataError(
@@ -442,7 +442,7 @@ def _from_columns(columns: dict[str, np.ndarray], source: str, unit: str, **kw: 
 
     time = _to_datetime(columns[time_col], time_col, where)
     num = {}
-    for c in ("open", "high", "low", "close", "volume"):
+    for c in _OHLCV:
         if c in by_lower:
             try:
                 num[c] = np.asarray(columns[by_lower[c]], dtype=np.float64)

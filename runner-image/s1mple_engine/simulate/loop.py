@@ -87,8 +87,7 @@ class Simulation:
         )
         self.threats = ThreatBook(ctx, threat_workers, emergency)
         self.market_emergencies = len(self.threats.emergency_onsets) > 0
-        self.levels = ExitLevels(data, trails, partials)
-        self.levels.in_use = self.has_touch_rules
+        self.levels = ExitLevels(data, trails, partials, self.has_touch_rules)
         self.equity = EquityCurve(data.close, cash, self.threats)
         self.status = [PENDING] * len(opps)
         self.reasons: dict[int, str] = {}
@@ -152,7 +151,7 @@ class Simulation:
             if n <= decision_bar:
                 break
             if equity.marked_to <= decision_bar:
-                equity.mark(decision_bar, broker.cash, broker.side * broker.units)
+                self.mark(decision_bar)
             # positional calls in the loop: CPython 3.11 specializes only those (no *args, no keywords)
             exit_why, entry, add = decide(decision_bar, emergency_bar)
             if exit_why is not None or entry >= 0 or add >= 0:

@@ -32,7 +32,13 @@ class ExitLevels:
     fraction of the price when the plan has no stop).
     """
 
-    def __init__(self, data: MarketData, trails: list[tuple[Any, ...]], partial_rules: list[tuple[Any, ...]]):
+    def __init__(
+        self,
+        data: MarketData,
+        trails: list[tuple[Any, ...]],
+        partial_rules: list[tuple[Any, ...]],
+        in_use: bool = True,
+    ):
         self.trails = trails
         self.partial_rules = partial_rules
         self.low, self.high = data.low, data.high
@@ -48,7 +54,7 @@ class ExitLevels:
         self.next_check = 0
         #: False when no position of the run can have a stop, a target or a trailing rule: then entries
         #: skip :meth:`arm` (levels stay NaN) and the loop never looks for touches
-        self.in_use = True
+        self.in_use = in_use
 
     def low_in_long_space(self, bar: int, side: int) -> float:
         return self.lows[bar] if side > 0 else -self.highs[bar]
