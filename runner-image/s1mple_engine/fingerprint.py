@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Generic
 
 from .config import Blueprint, Operation
-from .registry import all_plugins
+from .registry import find_plugin
 
 ENGINE_PACKAGE = "s1mple_engine"
 ENGINE_DISTRIBUTION = "s1mple-engine"  # the engine's own distribution (runner-image/pyproject.toml)
@@ -114,7 +114,7 @@ def blueprint_plugins(blueprint: dict[str, Any]) -> set[str]:
 
 
 def _plugin_print(name: str) -> str:
-    cls: type | None = all_plugins().get(name)
+    cls: type | None = find_plugin(name)
     return plugin_fingerprint(cls) if cls is not None else "unknown"  # validation reports the name
 
 

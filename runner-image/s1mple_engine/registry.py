@@ -19,7 +19,16 @@ from .config import ConfigError, suggest
 from .registration import REGISTERED, register, unregister
 from .workers import SYSTEM_EVENTS, THREAT_EVENT, Plugin, PluginParams
 
-__all__ = ["all_plugins", "describe", "get_plugin", "known_events", "param_hint", "register", "unregister"]
+__all__ = [
+    "all_plugins",
+    "describe",
+    "find_plugin",
+    "get_plugin",
+    "known_events",
+    "param_hint",
+    "register",
+    "unregister",
+]
 
 _LOADED = False
 _LOAD_LOCK = threading.RLock()
@@ -55,6 +64,13 @@ def all_plugins() -> dict[str, type[Plugin]]:
     """Every registered plugin by name (sorted)."""
     _ensure_loaded()
     return dict(sorted(REGISTERED.items()))
+
+
+def find_plugin(name: str) -> type[Plugin] | None:
+    """The plugin class named ``name``, or None: the lookup a sweep makes per worker of every run
+    (:func:`all_plugins` sorts a copy of the registry)."""
+    _ensure_loaded()
+    return REGISTERED.get(name)
 
 
 def get_plugin(name: str, category: str | None = None, phase: str | None = None) -> type[Plugin]:

@@ -29,7 +29,7 @@ from .config import (
 from .events import validate_event_chains
 from .operators import operator_problems, resolve_operators
 from .registration import generation
-from .registry import all_plugins, param_hint
+from .registry import all_plugins, find_plugin, param_hint
 from .workers import (
     CATEGORY_FIELD,
     ContextWorker,
@@ -72,9 +72,9 @@ def _located_workers(blueprint: Blueprint) -> Iterator[tuple[str, str, str | Non
 def _compile_worker(
     path: str, category: str, phase: str | None, wc: WorkerConfig
 ) -> tuple[Plugin | None, list[str]]:
-    plugins = all_plugins()
-    cls = plugins.get(wc.plugin)
+    cls = find_plugin(wc.plugin)
     if cls is None:
+        plugins = all_plugins()
         choices = [
             n for n, c in plugins.items() if c.category == category and (phase is None or c.phase == phase)
         ]

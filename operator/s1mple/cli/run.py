@@ -45,7 +45,7 @@ def apply_sets(operation: Any, blueprint: Any, sets: list[str]) -> tuple[Any, An
     import yaml
 
     from s1mple_engine.config import ConfigError, parse_model, suggest
-    from s1mple_engine.registry import all_plugins
+    from s1mple_engine.registry import find_plugin
 
     blueprint = blueprint.model_copy(deep=True)
     op_updates: dict[str, Any] = {}
@@ -73,7 +73,7 @@ def apply_sets(operation: Any, blueprint: Any, sets: list[str]) -> tuple[Any, An
                 f"--set {item!r}: no worker uses plugin {plugin!r} in blueprint {blueprint.name!r}"
                 f"{suggest(plugin, names + ['operation'])}"
             )
-        cls = all_plugins().get(plugin)
+        cls = find_plugin(plugin)
         if cls is not None and param not in cls.Params.model_fields:
             raise ConfigError(
                 f"--set {item!r}: {plugin} has no param {param!r}{suggest(param, cls.Params.model_fields)}"
