@@ -149,7 +149,9 @@ def execute_run(
         curves = extract_curves(result) if spec.curves else None
     except Exception as exc:  # a strategy or data error: recorded, never raised
         return record_of(spec, "failed", error_text(exc), time.perf_counter() - t0)
-    return RunRecord(
+    # every field comes from the validated spec or the result's models: validating them again would be
+    # a pydantic pass over the whole record in every run of a sweep
+    return RunRecord.model_construct(
         run_id=spec.run_id,
         index=spec.index,
         kind=spec.kind,
