@@ -10,7 +10,14 @@ import pytest
 from conftest import backtest, bars, blueprint, scripted
 
 from s1mple_engine.data import MarketData
-from s1mple_engine.result import PROFIT_FACTOR_CAP, RATIO_CAP, compute_metrics, monthly_returns
+from s1mple_engine.result import (
+    PROFIT_FACTOR_CAP,
+    RATIO_CAP,
+    bars_covered,
+    compute_metrics,
+    monthly_returns,
+    return_stats,
+)
 
 
 def test_metrics_by_hand():
@@ -180,3 +187,34 @@ def test_run_metrics_match_the_equity_curve_and_trades():
     # the return statistics are of the same per-bar returns as the Sharpe ratio
     assert r.returns.bars == len(rets) and r.returns.sharpe == pytest.approx(rets.mean() / rets.std(ddof=1))
     json.loads(r.to_json())
+
+
+def test_bars_covered_counts_the_union_of_holding_intervals():
+    """Exposure's bar count equals marking every held bar in an array, for back-to-back reversals (an exit
+    and the next entry on one bar), gaps, one-bar holds and intervals given out of order."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        intervals, bar = [], int(rng.integers(0, 5))
+        while bar < n:
+            end = min(n - 1, bar + int(rng.integers(0, 8)))
+            intervals.append((bar, end))
+            bar = end + int(rng.integers(0, 4))  # 0: a reversal shares the exit bar
+        held = np.zeros(n, dtype=bool)
+        for a, b in intervals:
+            held[a : b + 1] = True
+        rng.shuffle(intervals)
+        assert bars_covered(intervals, n) == int(held.sum())
+    assert bars_covered([], 5) == 0
+
+
+def test_return_moments_match_their_definition():
+    rets = np.random.default_rng(3).standard_t(4, size=2148) * 0.01
+    stats = return_stats(rets, blocks=16)
+    dev = rets - rets.mean()
+    m2 = (dev**2).mean()
+    assert stats.skewness == pytest.approx((dev**3).mean() / m2**1.5, rel=1e-12)
+    assert stats.kurtosis == pytest.approx((dev**4).mean() / m2**2, rel=1e-12)
+    assert stats.blocks is not None
+    assert stats.blocks.bars == np.diff(np.append(np.arange(16) * 2148 // 16, 2148)).tolist()
+    assert sum(stats.blocks.bars) == 2148
