@@ -23,6 +23,8 @@ from s1mple_engine.runspec import MANIFEST_RUNS_KEY
 from s1mple_engine.store import StoreError, unique_names
 
 Record = dict[str, Any]
+#: the largest plan whose run specs stay in memory between the manifest and the pool (~2 KB each)
+KEPT_PAYLOADS = 20_000
 
 
 def progress_categories(record: Record) -> list[tuple[str, str]]:
@@ -99,6 +101,9 @@ class LocalSweep(Sweep):
         todo: list[Any] = []
         seen: set[str] = set()
         lazy = run.pool.ctx.get_start_method() == "fork"  # forked pool processes resolve indices themselves
+        # a plan of up to KEPT_PAYLOADS runs keeps the run specs it computes for the manifest: the pool
+        # processes, forked after it, read theirs instead of computing each one again
+        kept: dict[int, Record] | None = {} if lazy and plan.planned_runs <= KEPT_PAYLOADS else None
 
         def lines() -> Iterator[str]:
             for i in plan.planned_indices():
@@ -108,6 +113,8 @@ class LocalSweep(Sweep):
                 if rid not in done and rid not in seen:
                     seen.add(rid)
                     todo.append(i if lazy else p)
+                    if kept is not None:
+                        kept[i] = p
                 yield json.dumps(p) + "\n"
 
         self.write_manifest(None)
@@ -115,7 +122,7 @@ class LocalSweep(Sweep):
         run_ids = list(dict.fromkeys(all_ids))
         all_ids.clear()  # the plan order is in run_ids now
         if lazy:
-            run.pool.resolve = plan.payload
+            run.pool.resolve = plan.payload if kept is None else kept.__getitem__
         skipped = len(run_ids) - len(todo)
         for rid in run_ids:
             if rid in done:
@@ -127,6 +134,7 @@ class LocalSweep(Sweep):
             run.pool.start(len(todo))  # fork before the prefetch thread starts (fork copies no thread)
         self.prefetch = prefetch_outputs()
         run.summary = run.pool.run(todo, self._on_record(run), progress, on_tick=run.flush_due)
+        run.pool.resolve = None  # the kept run specs are not needed by the aggregation that follows
         return run_ids, skipped
 
     def _run_bayesian(self, run: _Execution) -> tuple[list[str], int]:
