@@ -9,7 +9,10 @@ pass of a workload, for a base revision and for the working tree, side by side:
   stop-and-reverse, ~64 trades a run: the event path);
 * ``meta``: ``run_backtest`` of 200 of those configurations (plan, simulation, result, metrics);
 * ``engine``: ``run_backtest`` of 100 configurations of benchmarks/engine.py's demo sweep (few trades);
-* ``ict``: one run of the ICT pipeline over 100,000 hourly bars (ledger threats, stops, limit entries).
+* ``ict``: one run of the ICT pipeline over 100,000 hourly bars (ledger threats, stops, limit entries);
+* ``pool``: what a pool process does for each of the 640 GOOG grid runs of ``s1mple optimize``: the run
+  spec from the plan (``plan.payload``), ``execute_payload`` (validation, backtest, record) and the record
+  pickled as it goes back to the parent.
 
 Each figure is (instructions of the workload run twice) - (run once): imports and set-up cancel out.
 Needs valgrind (``apt install valgrind``); ~1-3 minutes per workload and tree.
@@ -94,6 +97,24 @@ elif workload in ("meta", "engine"):
     def once():
         for bp in bps:
             B.run_backtest(op, bp, goog, curves=False)
+elif workload == "pool":
+    import pickle
+    import tempfile
+
+    sys.path.insert(0, sys.argv[4])  # the checkout's benchmarks/meta.py writes the grid's inputs
+    from benchmarks.meta import GRIDS, write_inputs
+    from s1mple.executors.local import execute_payload
+    from s1mple.meta.planner import plan_file
+
+    plan = plan_file(write_inputs(Path(tempfile.mkdtemp()), GRIDS[0]))
+    indices = list(plan.planned_indices())
+
+    from s1mple_engine import backtest as engine
+
+    def once():
+        engine._COMPILED.clear()  # a sweep's pool process compiles each run's blueprint once: so does a pass
+        for i in indices:
+            pickle.dumps(execute_payload(plan.payload(i)))
 else:
     big = load_market_data(MarketDataConfig(path="sample:synthetic_hourly_100k"))
     ict_op = load_operation(root / "config/operations/ict_smc_backtest.yaml")
@@ -113,7 +134,7 @@ def instructions(tree: Path, workload: str, passes: int, driver: Path) -> int:
     cmd = [
         "setarch", "-R",  # no address-space randomisation: object ids (and so set orders) repeat
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        sys.executable, str(driver), str(tree), workload, str(passes),
+        sys.executable, str(driver), str(tree), workload, str(passes), str(ROOT),
     ]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stderr
     match = re.search(r"I\s+refs:\s+([\d,]+)", out)
