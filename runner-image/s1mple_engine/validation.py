@@ -121,6 +121,27 @@ def _compile_worker(
     return cls(params, triggers), []
 
 
+_COMPILED_WORKERS: dict[Any, Plugin] = {}
+
+
+def _compiled_worker(
+    path: str, category: str, phase: str | None, wc: WorkerConfig
+) -> tuple[Plugin | None, list[str]]:
+    """:func:`_compile_worker`, remembered for a valid worker configuration: the runs of a sweep share
+    most of their workers (only the swept params differ), and a plugin instance holds no run state."""
+    triggers = None if wc.triggers is None else tuple(wc.triggers)
+    key = (category, phase, wc.plugin, wc.subtype, triggers, _params_key(wc.params), generation())
+    inst = _COMPILED_WORKERS.get(key)
+    if inst is not None:
+        return inst, []
+    inst, problems = _compile_worker(path, category, phase, wc)
+    if inst is not None and not problems:
+        if len(_COMPILED_WORKERS) >= 4096:
+            _COMPILED_WORKERS.clear()
+        _COMPILED_WORKERS[key] = inst
+    return inst, problems
+
+
 def _shadow(cls: type[Plugin], wc: WorkerConfig) -> Plugin:
     """A stand-in with the manifest's wirings, so event chains are still checked when params are bad."""
     inst = cls.__new__(cls)
@@ -137,7 +158,7 @@ def compile_blueprint(blueprint: Blueprint) -> tuple[Strategy, list[str]]:
     strat.execution = {p: [] for p in EXECUTION_PHASES}
     event_nodes: list[tuple[str, Plugin]] = []
     for path, category, phase, wc in _located_workers(blueprint):
-        inst, probs = _compile_worker(path, category, phase, wc)
+        inst, probs = _compiled_worker(path, category, phase, wc)
         problems += probs
         if inst is None:
             continue

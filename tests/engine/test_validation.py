@@ -210,3 +210,26 @@ def test_sweep_validator_remembers_but_reports_like_validate_blueprint():
     assert any("fast" in p for p in validator(cases[1]))
     assert any("event cycle" in p for p in validator(cases[3]))
     assert any("no worker in this blueprint publishes" in p for p in validator(cases[4]))
+
+
+def test_a_sweeps_blueprints_share_the_workers_they_do_not_vary():
+    """Compiling a blueprint reuses the plugin instance of a worker configured as before (a sweep varies a few
+    params; plugins hold no run state) and builds new ones for what changed; a bad config is never kept."""
+    from s1mple_engine.validation import require_valid
+
+    def bp(fast: int | float, tp: float = 2.0):
+        return blueprint(
+            opportunity_workers=[{"plugin": "ma_crossover", "params": {"fast": fast, "slow": 30}}],
+            entry_planning=MKT,
+            exit_planning=[{"plugin": "fixed_rr_exit", "params": {"risk_reward_ratio": tp}}],
+        )
+
+    first, second = require_valid(bp(5)), require_valid(bp(6))
+    assert first.opportunity[0] is not second.opportunity[0]
+    assert (first.opportunity[0].params.fast, second.opportunity[0].params.fast) == (5, 6)
+    assert first.planning["entry_planning"][0] is second.planning["entry_planning"][0]
+    assert first.planning["exit_planning"][0] is second.planning["exit_planning"][0]
+    assert require_valid(bp(5, tp=3.0)).planning["exit_planning"][0].params.risk_reward_ratio == 3.0
+    for _ in range(2):  # the same bad value fails the same way twice
+        with pytest.raises(ConfigError, match=r"opportunity_workers\[0\] \(ma_crossover\)\.params\.fast"):
+            require_valid(bp(5.5))
