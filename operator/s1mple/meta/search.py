@@ -78,12 +78,18 @@ class BatchTPESampler(TPESampler):
     fitting again.  :meth:`new_batch` starts a batch: its first ask fits, over the trials told so far (the
     running ones counted as bad by the constant liar, so the fit looks elsewhere)."""
 
-    def __init__(self, **options: Any):
+    def __init__(self, space: dict[str, Any], **options: Any):
         super().__init__(**options)
+        # every trial is asked with the same distributions: TPE's search space, sorted by name as Optuna's
+        # IntersectionSearchSpace has it (which walks the study and deep-copies the space on every ask)
+        self.space = {n: space[n] for n in sorted(space) if not space[n].single()}
         self.fits = 0
         self.candidates: list[dict[str, Any]] = []  # the current fit's next best, best first
         self._space: dict[str, Any] = {}
         self._ranking = False
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return self.space
 
     def new_batch(self) -> None:
         self.candidates = []
@@ -134,6 +140,7 @@ class BayesianSearch:
                 self.dists[m.name] = _distribution(m)
             self.layout.append((k, [m.name for m in members]))
         self.sampler = BatchTPESampler(
+            self.dists,
             seed=cfg.search.seed,
             constant_liar=True,
             multivariate=True,
