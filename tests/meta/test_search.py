@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from optuna.trial import TrialState
 
 from s1mple.meta.planner import plan_file
 from s1mple.meta.search import BayesianSearch, batch_size
@@ -226,3 +227,33 @@ def test_batch_size_keeps_the_pool_busy_and_tpe_fitting():
     assert batch_size(workers=2, max_trials=500) == 12  # a fit's cost spread over 12 runs
     assert batch_size(workers=2, max_trials=40) == 2  # ... but a short search still gets 20 fits
     assert batch_size(workers=16, max_trials=500) == 16  # every pool process gets a run
+
+
+def test_bayesian_search_tells_a_batch_while_the_next_one_runs(base_dir):
+    """TPE hears a batch's results in the asker thread while the pool runs the next batch: between two
+    batches the pool waits for no tell (a tell here waits until the batch after its run's has started)."""
+    plan = plan_file(write_spec(base_dir, BAYES))
+    search = BayesianSearch(plan, workers=3)
+    batches: list[set[str]] = []
+    progress = threading.Condition()
+    tell = search._tell
+
+    def tell_once_the_next_batch_runs(trial, record):
+        with progress:
+            k = next(k for k, batch in enumerate(batches) if record["run_id"] in batch)
+            last = sum(map(len, batches)) == search.max_trials
+            assert last or progress.wait_for(lambda: len(batches) > k + 1, timeout=10)
+        tell(trial, record)
+
+    def execute(payloads):
+        with progress:
+            batches.append({p["run_id"] for p in payloads})
+            progress.notify_all()
+        return {p["run_id"]: fake_run(p) for p in payloads}
+
+    search._tell = tell_once_the_next_batch_runs
+    assert len(search.run(execute)) == 60 and len(batches) > 2
+    told = search.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert {plan.payload(plan.index_of(search._digits(t.params)))["run_id"] for t in told} == set().union(
+        *batches
+    )

@@ -168,6 +168,8 @@ class LocalSweep(Sweep):
                 raise KeyboardInterrupt
             return batch
 
+        if search.max_trials > len(resumed):  # fork now, before the search's asker thread starts
+            run.pool.start(search.max_trials - len(resumed))
         try:
             ran = search.run(execute)
         except KeyboardInterrupt:

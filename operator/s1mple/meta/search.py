@@ -281,15 +281,25 @@ class BayesianSearch:
                 batch[fill] = (self.study.ask(self.dists), self.plan.payload(fill))
         return batch
 
+    def _advance(
+        self, finished: list[tuple[Any, dict[str, Any]]], want: int, limit: int, running: Batch
+    ) -> Batch:
+        """Tell the finished batch's results, then ask for the next batch (``want`` runs, not ``running``):
+        TPE's part of a step, done in the asker thread while ``running`` runs."""
+        for trial, record in finished:
+            self._tell(trial, record)
+        return self._propose(want, limit, running) if want > 0 and self.asks < limit else {}
+
     def run(self, execute: Execute) -> list[dict[str, Any]]:
         """Ask, run and tell batches until ``max_trials`` trials have results (resumed ones count).
         ``execute(payloads)`` runs a batch and returns {run_id: record}.  Returns the payloads run, in
         trial order.
 
-        Pipelined: while a batch runs, a thread asks for the next one (the running batch's trials are
-        RUNNING to TPE: the constant liar keeps it away from them), so TPE's fit overlaps the backtests.
-        The study is only touched by one thread at a time, and each batch is asked after the same tells
-        whatever the timing, so the trials depend on the seed and the batch size only."""
+        Pipelined: while a batch runs, a thread tells TPE the previous batch's results and asks for the
+        next batch (the running batch's trials are RUNNING to TPE: the constant liar keeps it away from
+        them), so between two batches the pool waits only for what is left of that fit.  The study is only
+        touched by one thread at a time, and each batch is asked after the same tells whatever the timing,
+        so the trials depend on the seed and the batch size only."""
         ran: list[dict[str, Any]] = []
         limit = ASKS_PER_TRIAL * self.max_trials + 100
 
@@ -300,30 +310,27 @@ class BayesianSearch:
             return ran
         self._add_resumed()
         batch = self._propose(want(0), limit)
+        finished: list[tuple[Any, dict[str, Any]]] = []  # results of the last batch, not told yet
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpe-ask") as asker:
             while batch:
-                ahead = want(len(batch))
-                following = (
-                    asker.submit(self._propose, ahead, limit, batch)
-                    if ahead > 0 and self.asks < limit
-                    else None
-                )
+                following = asker.submit(self._advance, finished, want(len(batch)), limit, batch)
                 try:
                     results = execute([payload for _, payload in batch.values()])
                 finally:
-                    proposed = following.result() if following is not None else {}
-                interrupted = False
+                    proposed = following.result()
+                finished = []
                 for index, (trial, payload) in batch.items():
                     record = results.get(payload["run_id"])
-                    if record is None:  # interrupted before this run finished
-                        interrupted = True
-                        continue
-                    self._accept(index, record)
-                    ran.append(payload)
-                    self._tell(trial, record)
-                if interrupted:
+                    if record is not None:  # None: interrupted before this run finished
+                        self._accept(index, record)
+                        ran.append(payload)
+                        finished.append((trial, record))
+                if len(finished) < len(batch):
                     break
                 batch = proposed
                 if not batch and want(0) > 0 and self.asks < limit:
-                    batch = self._propose(want(0), limit)
+                    batch = self._advance(finished, want(0), limit, {})
+                    finished = []
+        for trial, record in finished:
+            self._tell(trial, record)
         return ran
