@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pandas as pd
 import pytest
@@ -135,8 +136,10 @@ BAYES = MA_GRID.replace(
 
 def test_bayesian_search_is_seeded_batched_and_resumable(base_dir, exec_log):
     plan = plan_file(write_spec(base_dir, BAYES))
+    switch = sys.getswitchinterval()
     a = sweep(plan, base_dir / "a")
     assert a.summary.completed == 40 and len(set(executed(exec_log))) == 40
+    assert sys.getswitchinterval() == switch  # shortened while TPE fits beside the pool's loop, then restored
     ids_a = [r["run_id"] for r in a.result["results"]]
     for r in a.result["results"]:
         c = r["configuration"]["ma_crossover"]

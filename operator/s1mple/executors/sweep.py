@@ -9,6 +9,7 @@ interruption finishes the rest.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from s1mple_engine.store import StoreError, unique_names
 Record = dict[str, Any]
 #: the largest plan whose run specs stay in memory between the manifest and the pool (~2 KB each)
 KEPT_PAYLOADS = 20_000
+# how soon the pool's loop gets the interpreter back from TPE's fit in the search's asker thread when a run
+# finishes (Python's default: 5 ms, longer than a backtest, so a pool process would wait for its next run)
+ASKING_SWITCH_INTERVAL_S = 0.0005
 
 
 def progress_categories(record: Record) -> list[tuple[str, str]]:
@@ -170,11 +174,15 @@ class LocalSweep(Sweep):
 
         if search.max_trials > len(resumed):  # fork now, before the search's asker thread starts
             run.pool.start(search.max_trials - len(resumed))
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, ASKING_SWITCH_INTERVAL_S))
         try:
             ran = search.run(execute)
         except KeyboardInterrupt:
             run.summary.interrupted = True
             ran = []
+        finally:
+            sys.setswitchinterval(switch)
         if progress:
             progress.finish()
         if ran or (resumed and not self.store.exists(MANIFEST_RUNS_KEY)):
