@@ -187,7 +187,7 @@ class LocalSweep(Sweep):
             progress.finish()
         if ran or (resumed and not self.store.exists(MANIFEST_RUNS_KEY)):
             self.store.put_jsonl(MANIFEST_RUNS_KEY, resumed + ran)
-        return [plan.payload(i)["run_id"] for i in search.order], len(resumed)
+        return [p["run_id"] for p in resumed + search.ran], len(resumed)  # search.order's runs
 
     def _stored_trials(self, done: dict[str, Record]) -> list[Record]:
         """Stored records, those of a previous search's trials first in its trial order (manifest.jsonl)."""

@@ -152,6 +152,7 @@ class BayesianSearch:
         self.rng = random.Random(cfg.search.seed)
         self.seen: dict[int, dict[str, Any]] = {}  # grid index -> record
         self.order: list[int] = []  # grid indices in the order they were first proposed
+        self.ran: list[dict[str, Any]] = []  # payloads of the runs :meth:`run` ran (so far), in trial order
         self.resumed: list[int] = []  # grid indices of stored results not in the study yet
         self.asks = 0  # TPE asks (fits); enqueued random fills and resumed trials are not counted
 
@@ -300,7 +301,7 @@ class BayesianSearch:
         them), so between two batches the pool waits only for what is left of that fit.  The study is only
         touched by one thread at a time, and each batch is asked after the same tells whatever the timing,
         so the trials depend on the seed and the batch size only."""
-        ran: list[dict[str, Any]] = []
+        ran = self.ran
         limit = ASKS_PER_TRIAL * self.max_trials + 100
 
         def want(pending: int) -> int:
