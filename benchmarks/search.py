@@ -16,6 +16,11 @@
   (fast 1..1000 x slow 1..1000 with fast < slow x 1,000 sizer fractions), planned (every drawn run's
   payload computed) and validated, in a subprocess: seconds and peak RSS.  Target: <= 3 s and <= 200 MB.
 
+Each round also prints the CPU seconds of this process (plan, the search, the pool's loop, records,
+aggregation) and of the pool processes (the backtests), for the grid and the Bayesian sweep, with the part
+of the Bayesian one spent on TPE (tells, fits, asks, payloads: the asker thread) and the time the pool
+sat waiting for the asker between batches: CPU seconds move less than wall seconds on a loaded machine.
+
 Timings on a shared 2-core machine are noisy; the script prints what it measured.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -115,15 +121,37 @@ print(json.dumps({"space": plan.describe(samples=1)["space_without_constraints"]
 """
 
 
+SEARCHES: list = []  # each Bayesian sweep's BayesianSearch (its fits, the asker's CPU, the pool's waits)
+CPU: list[tuple[float, float]] = []  # each sweep's (CPU s of this process, of the pool processes)
+
+
 def sweep(spec: Path, out: Path, workers: int) -> tuple[float, object]:
     """Plan + the whole sweep (validate, search loop, runs, aggregate, write), timed together."""
     from s1mple.executors.sweep import LocalSweep
     from s1mple.meta.planner import plan_file
 
-    t0 = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c0, t0 = time.process_time(), time.perf_counter()
     plan = plan_file(spec)
     outcome = LocalSweep(plan, out=str(out), max_workers=workers, progress=False).run()
-    return time.perf_counter() - t0, outcome
+    elapsed = time.perf_counter() - t0
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool processes, reaped at the sweep's end
+    pool = done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime
+    CPU.append((time.process_time() - c0, pool))
+    return elapsed, outcome
+
+
+def keep_searches() -> None:
+    """Remember each BayesianSearch a sweep runs (its counters are printed)."""
+    from s1mple.meta.search import BayesianSearch
+
+    run = BayesianSearch.run
+
+    def kept(self: BayesianSearch, execute: object) -> object:
+        SEARCHES.append(self)
+        return run(self, execute)  # type: ignore[arg-type]
+
+    BayesianSearch.run = kept  # type: ignore[method-assign]
 
 
 def best_sharpe(outcome: object) -> float:
@@ -170,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "random-same.yaml").write_text(searching("random", args.trials))
         (tmp / "grid.yaml").write_text(GRID)
 
+        keep_searches()
         grid_t, bayes_t, resume_t = [], [], []
         for k in range(args.repeat):
             grid_s, grid = sweep(tmp / "grid.yaml", tmp / f"grid-out-{k}", args.workers)
@@ -181,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             grid_t.append(grid_s)
             bayes_t.append(bayes_s)
             resume_t.append(resume_s)
+            search = SEARCHES[-2]  # (the resume's search asked nothing)
+            (grid_cpu, grid_pool), (bayes_cpu, bayes_pool) = CPU[-3:-1]
             print(
                 f"  round {k + 1}: grid {grid_s:.2f} s, Bayesian {bayes_s:.2f} s ({bayes_s / grid_s:.2f}x), "
-                f"resume {resume_s:.2f} s"
+                f"resume {resume_s:.2f} s; CPU s in this process / the pool processes: grid {grid_cpu:.2f} / "
+                f"{grid_pool:.2f}, Bayesian {bayes_cpu:.2f} / {bayes_pool:.2f}, of which TPE's work in the "
+                f"asker thread {search.asking_s:.2f} ({search.sampler.fits} fits), and the pool waited "
+                f"{search.waited_s:.2f} s for it between batches"
             )
         _, rnd_same = sweep(tmp / "random-same.yaml", tmp / "random-same-out", args.workers)
         best_everywhere = whole_space(tmp, args.workers) if args.whole_space else None

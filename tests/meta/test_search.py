@@ -184,7 +184,9 @@ def test_bayesian_trials_do_not_depend_on_how_long_runs_or_asks_take(base_dir):
             return {p["run_id"]: fake_run(p) for p in payloads}
 
         search._propose = ask_ahead
-        return [p["run_id"] for p in search.run(execute)]
+        ids = [p["run_id"] for p in search.run(execute)]
+        assert search.asking_s > 0 and (asks_first or search.waited_s > 0)  # (asked after: the pool waited)
+        return ids
 
     assert trials(asks_first=True) == trials(asks_first=False)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import ChainMap
 from collections.abc import Callable, Container, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -155,6 +156,8 @@ class BayesianSearch:
         self.ran: list[dict[str, Any]] = []  # payloads of the runs :meth:`run` ran (so far), in trial order
         self.resumed: list[int] = []  # grid indices of stored results not in the study yet
         self.asks = 0  # TPE asks (fits); enqueued random fills and resumed trials are not counted
+        self.asking_s = 0.0  # CPU seconds of TPE's work (tells, fits, asks, payloads) in the asker thread
+        self.waited_s = 0.0  # seconds a finished batch waited for the asker before the next one could start
 
     # -- parameters <-> grid indices ------------------------------------------------------------------
     def _digits(self, params: dict[str, Any]) -> list[int] | None:
@@ -287,9 +290,13 @@ class BayesianSearch:
     ) -> Batch:
         """Tell the finished batch's results, then ask for the next batch (``want`` runs, not ``running``):
         TPE's part of a step, done in the asker thread while ``running`` runs."""
-        for trial, record in finished:
-            self._tell(trial, record)
-        return self._propose(want, limit, running) if want > 0 and self.asks < limit else {}
+        started = time.thread_time()
+        try:
+            for trial, record in finished:
+                self._tell(trial, record)
+            return self._propose(want, limit, running) if want > 0 and self.asks < limit else {}
+        finally:
+            self.asking_s += time.thread_time() - started
 
     def run(self, execute: Execute) -> list[dict[str, Any]]:
         """Ask, run and tell batches until ``max_trials`` trials have results (resumed ones count).
@@ -318,7 +325,9 @@ class BayesianSearch:
                 try:
                     results = execute([payload for _, payload in batch.values()])
                 finally:
+                    waiting = time.perf_counter()
                     proposed = following.result()
+                    self.waited_s += time.perf_counter() - waiting
                 finished = []
                 for index, (trial, payload) in batch.items():
                     record = results.get(payload["run_id"])
