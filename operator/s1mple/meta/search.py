@@ -7,11 +7,12 @@ member, and a combination that violates ``parameter_constraints`` is told to TPE
 running it.  Runs that fail are told as failed; runs that violate ``constraints`` (min_trades,
 max_drawdown) are told with their violation (``Trial.set_constraint``), so TPE steers away from them.
 
-What the overhead costs: a TPE fit goes over every trial so far (10-30 ms at a few hundred trials, where
-a backtest of benchmarks/search.py costs ~3 ms), so fits are spent sparingly.  One fit proposes a whole batch
-(:class:`BatchTPESampler`: its candidates ranked by the acquisition), of ``batch_size`` runs: the pool's
-width, up to 12 when the search is long enough.  The next batch is asked while the current one runs,
-in a thread, so fitting overlaps the backtests.  A proposal that is infeasible or repeats a run is told
+What the overhead costs: a TPE fit goes over every trial so far (10-18 ms from a few dozen trials to 500,
+where a backtest of benchmarks/search.py costs ~2-3 ms), and each trial's ask and tell ~0.2 ms, so fits are
+spent sparingly.  One fit proposes a whole batch (:class:`BatchTPESampler`: its candidates ranked by the
+acquisition), of ``batch_size`` runs: the pool's width, up to 12 when the search is long enough.  While a
+batch runs, a thread tells TPE the previous batch's results and asks for the next batch, so telling and
+fitting overlap the backtests.  A proposal that is infeasible or repeats a run is told
 (its violation, the run's result) and the fit's next candidate taken; once those are used up, a repeat's
 slot goes to a seeded random point not run yet (an enqueued trial: no fit).  A resumed sweep adds its
 stored results to the study as finished trials (``study.add_trials``) and asks only for the runs still
