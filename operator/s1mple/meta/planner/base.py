@@ -6,7 +6,7 @@ phase, and checking one resolved blueprint with the engine's validator.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,15 +102,20 @@ class ProblemLog:
         self._checked: set[str] = set()
         self._seen: set[str] = set()
 
-    def check(self, bp: dict[str, Any], where: str) -> None:
-        key = canonical_json(bp)
+    def check(self, bp: dict[str, Any], where: str | Callable[[], str], key: Hashable = None) -> None:
+        """Validate ``bp`` unless checked before.  ``key``: what identifies it, when the caller knows
+        (default: its canonical JSON); ``where``: the text, or a function giving it, that prefixes its
+        problems (built only when there is one)."""
+        key = canonical_json(bp) if key is None else key
         if key in self._checked:
             return
         self._checked.add(key)
-        for p in blueprint_problems(self.validator, bp):
-            if p not in self._seen:
+        new = [p for p in blueprint_problems(self.validator, bp) if p not in self._seen]
+        if new:
+            at = where() if callable(where) else where
+            for p in dict.fromkeys(new):
                 self._seen.add(p)
-                self.problems.append(f"{where}: {p}" if where else p)
+                self.problems.append(f"{at}: {p}" if at else p)
 
     @property
     def full(self) -> bool:

@@ -8,6 +8,7 @@ or whatever the sampler proposes (bayesian, :mod:`s1mple.meta.search`).
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -328,8 +329,11 @@ class OptimizationPlan(BasePlan):
                 for k, d in zip(ks, combo, strict=True):
                     digits[k] = d
                 bp, _, conf = self.resolve(digits)
-                shown = ", ".join(f"{p}={fmt_value(v)}" for p, v in conf.get(plugin, {}).items())
-                log.check(bp, f"{plugin}({shown})")
+                # the plugin's dimensions and its digits identify the blueprint (two equal values would
+                # be validated twice, reported once): no canonical JSON of it, but for the first values,
+                # which every plugin and the first structure share
+                key = (tuple(ks), tuple(combo)) if any(combo) else None
+                log.check(bp, functools.partial(_shown, plugin, conf), key=key)
                 if log.full:
                     break
         return log.problems[:MAX_REPORTED_PROBLEMS]
@@ -406,6 +410,12 @@ class OptimizationPlan(BasePlan):
             picks = self.sample_indices(samples)
         out["samples"] = [_sample(self.payload(i)) for i in picks] if self.total else []
         return out
+
+
+def _shown(plugin: str, configuration: dict[str, dict[str, Any]]) -> str:
+    """``plugin(param=value, ...)``: where a problem of a plugin's configuration is reported."""
+    shown = ", ".join(f"{p}={fmt_value(v)}" for p, v in configuration.get(plugin, {}).items())
+    return f"{plugin}({shown})"
 
 
 def _members(dim: Dimension) -> list[ParamDim]:
