@@ -168,6 +168,98 @@ def run_json_cold() -> float:
     return time.perf_counter() - t0
 
 
+BREAKDOWN_CODE = r"""
+# `s1mple optimize` as the console script runs it, with a clock around each step (wall and this thread's
+# CPU); prints one JSON line.  The wrappers cost microseconds; the steps are the command's own code.
+import json, resource, sys, time
+marks = []
+def mark(name):
+    marks.append((name, time.perf_counter(), time.thread_time()))
+mark("start")
+from s1mple.cli import build_parser
+parser = build_parser()
+mark("imports: the CLI's parser")
+from s1mple_engine.runs import gc_paused
+with gc_paused():  # as run_research imports them
+    from s1mple.executors.sweep import LocalSweep
+    from s1mple.meta.models import OptimizationConfig, VariantConfig, load_meta
+    from s1mple.meta.planner import BasePlan, plan_optimization, plan_variant_test
+mark("imports: run_research (models, planner, engine, executors)")
+import s1mple.executors.local as local
+import s1mple.meta.planner as planner
+import s1mple.meta.service as service
+from s1mple.meta.planner.optimization import OptimizationPlan
+def after(owner, name, label):
+    f = getattr(owner, name)
+    def step(*a, **k):
+        try:
+            return f(*a, **k)
+        finally:
+            mark(label)
+    setattr(owner, name, step)
+def before(owner, name, label):
+    f = getattr(owner, name)
+    def step(*a, **k):
+        mark(label)
+        return f(*a, **k)
+    setattr(owner, name, step)
+after(planner, "plan_optimization", "load the spec and plan the space")
+after(OptimizationPlan, "validate", "validate every worker configuration")
+after(service, "warm_market_data", "load the engine and the market data")
+before(local.ParallelRunService, "start", "manifest.json + manifest.jsonl")
+after(local.ParallelRunService, "run", "runs (pool processes forked, runs, results written)")
+after(local.ParallelRunService, "close", "pool processes closed")
+before(service.Sweep, "finish", "last results written")
+before(service.windows, "validation_reports", "waiting for the imports run behind the runs (pandas...)")
+after(service.aggregation.RunOrder, "validation", "rank the runs + DSR/PBO")
+after(service, "write_optimization", "result.json + results.parquet")
+before(service.Sweep, "write_report", "read the table back")
+after(service.Sweep, "write_report", "report.html (top runs re-run, rendered)")
+args = parser.parse_args(sys.argv[1:])
+code = args.func(args)
+mark("the rest (summary)")
+rows, prev = [], marks[0]
+for m in marks[1:]:
+    if m[0] in dict(rows) and m[0].startswith("manifest"):  # the pool starts once per run(); keep the first
+        continue
+    rows.append((m[0], (m[1] - prev[1], m[2] - prev[2])))
+    prev = m
+own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "steps": rows, "cpu": own.ru_utime + own.ru_stime,
+                  "children_cpu": children.ru_utime + children.ru_stime}))
+from s1mple_engine.process_exit import exit_process  # as the console script leaves
+exit_process(code)
+"""
+
+
+def cli_breakdown(spec: Path, out: Path, workers: int) -> dict:
+    """Where the end-to-end time goes: the command's steps in a new interpreter (wall, main-thread CPU),
+    the process's and its pool processes' CPU, and the interpreter's own start-up."""
+    cmd = [sys.executable, "-c", BREAKDOWN_CODE, "optimize", str(spec), "--out", str(out)]
+    cmd += ["--max-workers", str(workers), "--quiet"]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=cli_env())
+    wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True, env=cli_env())
+    startup = time.perf_counter() - t0
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": wall, "startup": startup}
+
+
+def print_breakdown(b: dict) -> None:
+    steps = sum(w for _, (w, _) in b["steps"])
+    print("    where the time goes (one run of the command; wall, main thread's CPU):")
+    print(f"      {'interpreter start-up (python -c pass)':<60} {b['startup']:.3f} s")
+    for name, (wall, cpu) in b["steps"]:
+        print(f"      {name:<60} {wall:.3f} s  cpu {cpu:.3f} s")
+    rest = b["wall"] - steps - b["startup"]
+    print(f"      {'exit and the rest':<60} {rest:.3f} s")
+    print(
+        f"      total {b['wall']:.3f} s; CPU: this process {b['cpu']:.3f} s (threads included), "
+        f"pool processes {b['children_cpu']:.3f} s"
+    )
+
+
 VECTORBT_CODE = """
 import sys, time
 t0 = time.perf_counter()
@@ -344,6 +436,7 @@ def bench_grid(grid: Grid, tmp: Path, args: argparse.Namespace) -> list[tuple[st
     cli = [run_cli(spec, tmp / grid.name / f"cli{i}", w) for i in range(max(2, args.repeat // 2))]
     target = " (target <= 0.8 s)" if grid.name == "GOOG" else ""
     row("s1mple optimize, end to end (new interpreter)", min(cli), w, note=target)
+    print_breakdown(cli_breakdown(spec, tmp / grid.name / "breakdown", w))
     best = result["best_configuration"]
     print(f"    best by Sharpe: {best['configuration']} sharpe {best['metrics']['sharpe_ratio']:.4f}")
     if not args.skip_vectorbt:
