@@ -99,7 +99,7 @@ class ProblemLog:
     def __init__(self, validator: Callable[[Blueprint], list[str]]):
         self.validator = validator
         self.problems: list[str] = []
-        self._checked: set[str] = set()
+        self._checked: set[Hashable] = set()
         self._seen: set[str] = set()
 
     def check(self, bp: dict[str, Any], where: str | Callable[[], str], key: Hashable = None) -> None:
