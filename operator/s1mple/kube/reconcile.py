@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from s1mple.executors.apiserver import ApiError
 from s1mple.kube import jobs, names
-from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, forget, plan_resource
+from s1mple.kube.research import Aggregate, PlannedResource, ResourceRef, aggregate, plan_resource
 from s1mple.kube.sources import OpenStore, open_resource_store
 from s1mple.kube.state import ReconcileState
 from s1mple.kube.status import (
@@ -283,9 +283,8 @@ def _follow(ref: ResourceRef, spec: dict[str, Any], current: ResearchStatus, ctx
 
 def _finish(ref: ResourceRef, current: ResearchStatus, planned: PlannedResource, job: Any) -> Outcome:
     started = time.monotonic()
-    result: Aggregate = aggregate(planned)  # a StoreError: retried by reconcile()
+    result: Aggregate = aggregate(planned)  # a StoreError: retried by reconcile(); forgets the plan's state
     took = time.monotonic() - started
-    forget(planned)
     missing = planned.total - result.succeeded - result.failed
     if missing == 0 and result.succeeded == 0 and planned.total > 0:
         phase, reason = Phase.FAILED, "NoSuccessfulRuns"

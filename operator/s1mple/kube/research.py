@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from s1mple.kube import credentials, jobs
+from s1mple.kube import credentials, heap, jobs
 from s1mple.kube.resources import OptimizationSpec, VariantTestSpec
 from s1mple.kube.sources import (
     OpenStore,
@@ -344,9 +344,15 @@ class Aggregate:
 
 
 def aggregate(planned: PlannedResource) -> Aggregate:
-    """The shared aggregator over every stored record of the plan; writes result.json + results.parquet."""
+    """The shared aggregator over every stored record of the plan; writes result.json + results.parquet,
+    then report.html.  The generation's cached records are dropped (:func:`forget`) and the heap trimmed
+    before the report is built, so its page, table and re-run curves do not stack on top of them."""
     sweep = Sweep(planned.plan, store=planned.store, progress=False, warm=False, validator=False)
-    outcome = sweep.finish(planned.run_ids, planned.stored_records(), keep=TOP_RESULTS)
+    outcome = sweep.finish(planned.run_ids, planned.stored_records(), keep=TOP_RESULTS, report=False)
+    forget(planned)
+    heap.release()
+    report_key = sweep.write_report()
+    heap.release()
     result = outcome.result
     metric = planned.primary_metric
     succeeded = int(result.get("successful_runs", 0))
@@ -379,7 +385,7 @@ def aggregate(planned: PlannedResource) -> Aggregate:
         comparative_analysis=comparative,
         table_uri=planned.store.url(FRAME_KEY),
         summary_uri=planned.store.url(RESULT_KEY),
-        report_uri=planned.store.url(outcome.keys["report"]) if "report" in outcome.keys else None,
+        report_uri=planned.store.url(report_key) if report_key else None,
         validation=validation_summary(
             result.get("validation"), windows.best_out_of_sample(result.get("validation") or {})
         ),

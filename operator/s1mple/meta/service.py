@@ -270,12 +270,14 @@ class Sweep:
         results: Mapping[str, dict[str, Any]],
         summary: RunSummary | None = None,
         keep: int | None = None,
+        report: bool = True,
     ) -> SweepOutcome:
         """Aggregate the records of ``run_ids`` and write result.json/results.parquet.  ``results`` may
         parse lazily (it is read twice, one record at a time); ``keep``: how many result entries the
-        outcome holds (None: all, and the table as a frame), as the operator needs only the top."""
+        outcome holds (None: all, and the table as a frame), as the operator needs only the top;
+        ``report`` False: no report.html (the operator writes it once the records are dropped)."""
         with gc_paused():
-            return self._finish(run_ids, results, summary or RunSummary(), keep)
+            return self._finish(run_ids, results, summary or RunSummary(), keep, report)
 
     def _finish(
         self,
@@ -283,6 +285,7 @@ class Sweep:
         results: Mapping[str, dict[str, Any]],
         summary: RunSummary,
         keep: int | None,
+        report: bool,
     ) -> SweepOutcome:
         plan = self.plan
         if self.prefetch is not None:  # imports done; no thread left when the report re-runs or forks
@@ -301,9 +304,9 @@ class Sweep:
         if self.csv and frame is not None:
             self.store.put_bytes(CSV_KEY, frame_bytes(frame, "csv"))
             keys["csv"] = CSV_KEY
-        report = self.write_report(frame)
-        if report:
-            keys["report"] = report
+        written = self.write_report(frame) if report else None
+        if written:
+            keys["report"] = written
         return SweepOutcome(result=result, frame=frame, summary=summary, location=self.store.uri, keys=keys)
 
     def _optimization_outputs(
