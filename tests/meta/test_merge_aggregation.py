@@ -256,6 +256,34 @@ def test_results_table_a_param_some_runs_lack_is_missing_not_the_text_nan():
     assert list(frame["q.x"].isna()) == [False, True, True]  # ranked: c2 (sharpe 2.0) first
 
 
+def test_results_table_rows_become_arrow_in_batches_with_the_same_table(monkeypatch):
+    """Rows are held as dicts BATCH at a time (memory), the row groups stay ROW_GROUP rows: the same
+    table; at the shipped sizes (BATCH a multiple of Arrow's 1,024-row write batch) the same bytes as
+    whole row groups of dicts."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from s1mple.meta import outputs
+
+    blocks = {"bars": [5, 5], "sum": [0.1, 0.2], "sumsq": [1.0, 2.0]}
+    records = [rec(f"{i:016x}", float(i % 7), trades=5 + i % 3) for i in range(9000)]
+    for r in records[::4]:
+        r["returns"] = {"bars": 10, "sharpe": 0.1, "blocks": blocks}
+    by_id = {r["run_id"]: r for r in records}
+    order = RunOrder.of(by_id, list(by_id), "sharpe_ratio", Direction.MAXIMIZE, None)
+    batched = outputs.write_table(by_id, order)
+    with monkeypatch.context() as m:
+        m.setattr(outputs, "BATCH", outputs.ROW_GROUP)
+        assert outputs.write_table(by_id, order) == batched
+    meta = pq.ParquetFile(io.BytesIO(batched)).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [outputs.ROW_GROUP, 9000 - outputs.ROW_GROUP]
+    monkeypatch.setattr(outputs, "BATCH", 3)
+    small = outputs.write_table(by_id, order)
+    assert pq.read_table(io.BytesIO(small)).equals(pq.read_table(io.BytesIO(batched)))
+
+
 def test_the_streamed_outputs_equal_the_in_memory_result(tmp_path):
     """Pass 1 on compact keys + pass 2 streamed: the same result.json as optimization_result, the
     same best, and only ``keep`` entries held."""
