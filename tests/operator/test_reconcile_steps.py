@@ -168,6 +168,39 @@ def test_plan_start_follow_finish(resource):
     assert resource.state.size() == 0
 
 
+def test_the_report_is_built_once_the_records_are_dropped_and_the_reruns_leave_nothing(resource, monkeypatch):
+    """A long-lived controller must not creep from sweep to sweep: the report (page, runs table, re-run
+    curves) is built once nothing holds the generation's records or part cache, and the market data and
+    features its re-runs loaded are not kept after it."""
+    import gc
+
+    from s1mple.kube.research import StoredRecords
+    from s1mple.meta.service import Sweep
+    from s1mple_engine import data, features
+
+    at_report = []
+    write_report = Sweep.write_report
+
+    def spy(self: Sweep, frame: Any = None) -> str | None:
+        gc.collect()
+        records = [o for o in gc.get_objects() if isinstance(o, StoredRecords)]
+        at_report.append((len(records), len(resource.state.parts), len(resource.state.followed)))
+        return write_report(self, frame)
+
+    monkeypatch.setattr(Sweep, "write_report", spy)
+    resource.tick()
+    job_name = resource.status["jobName"]
+    resource.cluster.run_pods(resource.store, job_name, [0])
+    resource.tick()  # progress: the part cache holds what the first pod wrote
+    assert resource.state.parts and resource.state.followed
+    resource.cluster.run_pods(resource.store, job_name)  # the pods ran here: the engine caches are full
+    assert data._CACHE and features._MEMO
+    resource.tick()
+    assert resource.status["phase"] == "Succeeded" and resource.status["results"]["report"]
+    assert at_report == [(0, 0, 0)]  # one report, built with no record and no part cache held
+    assert not data._CACHE and not features._MEMO
+
+
 def test_a_deleted_job_is_recreated_and_a_new_generation_supersedes_the_old_one(resource):
     cluster = resource.cluster
     resource.tick()
