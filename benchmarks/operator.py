@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,6 +154,29 @@ def run_local(runs: int, work: Path, n: int = 0) -> tuple[float, dict]:
     return time.perf_counter() - t0, json.loads((work / f"local-{n}" / "result.json").read_text())
 
 
+class MemorySampler:
+    """The operator's RSS every 10 ms, as the peak of each step of a timeline (VmHWM only says how high,
+    not when: planning and progress ticks, or the aggregation and its report)."""
+
+    def __init__(self, pid: int, timeline: Timeline):
+        self.pid, self.timeline = pid, timeline
+        self.peaks: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.01):
+            rss = rss_mb(self.pid, "VmRSS")
+            step = "aggregating" if "Job complete" in self.timeline else "planning and running"
+            self.peaks[step] = max(self.peaks.get(step, 0.0), rss)
+
+    def done(self) -> str:
+        self.stop.set()
+        self.thread.join()
+        return ", ".join(f"{k} {v:.0f} MB" for k, v in self.peaks.items())
+
+
 class ClusterBench:
     """The operator (started once, as it runs in a cluster) and one Optimization per measurement."""
 
@@ -172,9 +197,29 @@ class ClusterBench:
         kubectl_apply(kc, storage_secret(self.ns, kc))
         self.operator = OperatorProcess(kc, self.ns, work / "operator.log")
         self.operator.extra_env = {"MALLOC_ARENA_MAX": "2"}  # as deployed (tick interval: the default)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        liveness = f"http://127.0.0.1:{port}/healthz"
+        self.operator.extra_args = ["--liveness", liveness]
         self.operator.start()
-        time.sleep(2)  # let it connect, as a running operator would be
-        self.idle_rss = rss_mb(self.operator.proc.pid, "VmRSS")
+        self.idle_rss = self._idle(liveness)
+
+    def _idle(self, url: str) -> float:
+        """RSS once the operator answers its liveness probe (started, startup handlers run), not while it
+        is still importing (a loaded machine takes seconds)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as reply:
+                    if reply.status == 200:
+                        return rss_mb(self.operator.proc.pid, "VmRSS")
+            except OSError:
+                pass
+            if self.operator.proc.poll() is not None:
+                raise RuntimeError(f"the operator exited:\n{self.operator.log()[-2000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{url} did not answer in 120 s")
 
     def run(self, runs: int, n: int, runs_per_pod: int | None = None) -> tuple[float, dict]:
         """Seconds from kubectl apply to Succeeded, and the resource at the end."""
@@ -197,9 +242,11 @@ class ClusterBench:
         cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
         timeline = Timeline(kc, ns, name)
         t0 = timeline.t0 = time.perf_counter()
+        sampler = MemorySampler(self.operator.proc.pid, timeline)
         kubectl_apply(kc, doc)
         timeline.done.wait(1800)
         elapsed = time.perf_counter() - t0
+        steps = sampler.done()
         cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
         res = wait_for_phase(
             kc, "optimizations", ns, name, ("Succeeded", "Failed", "Invalid"), operator=self.operator
@@ -209,7 +256,7 @@ class ClusterBench:
             + ", ".join(f"{k} {v:.2f}" for k, v in timeline.items())
         )
         rss, peak = (rss_mb(self.operator.proc.pid, f) for f in ("VmRSS", "VmHWM"))
-        print(f"    operator memory after it: {rss:.0f} MB, peak so far {peak:.0f} MB")
+        print(f"    operator memory after it: {rss:.0f} MB, peak so far {peak:.0f} MB (RSS peaks: {steps})")
         used = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
         print(f"    CPU s used meanwhile (node-agent includes its pods): {used}")
         return elapsed, res
