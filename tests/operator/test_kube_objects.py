@@ -334,8 +334,7 @@ def test_finishing_with_overfit_risk_sets_the_condition_and_warns(monkeypatch):
     result = Aggregate(
         12, 0, 0, None, "sharpe_ratio=1.2", [], None, "s3://b/t", "s3://b/s", validation=validation
     )
-    monkeypatch.setattr(rec, "aggregate", lambda planned: result)
-    monkeypatch.setattr(rec, "forget", lambda planned: None)
+    monkeypatch.setattr(rec, "aggregate", lambda planned: result)  # it forgets the plan's state itself
     ref = ResourceRef("Optimization", "ns", "sweep", "uid-overfit", 2)
     planned = SimpleNamespace(total=12)
     outcome = rec._finish(ref, ResearchStatus(), planned, rec.NO_JOB)
