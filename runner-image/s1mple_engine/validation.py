@@ -129,8 +129,7 @@ def _compiled_worker(
 ) -> tuple[Plugin | None, list[str]]:
     """:func:`_compile_worker`, remembered for a valid worker configuration: the runs of a sweep share
     most of their workers (only the swept params differ), and a plugin instance holds no run state."""
-    triggers = None if wc.triggers is None else tuple(wc.triggers)
-    key = (category, phase, wc.plugin, wc.subtype, triggers, _params_key(wc.params), generation())
+    key = (category, phase, *_config_key(wc), generation())
     inst = _COMPILED_WORKERS.get(key)
     if inst is not None:
         return inst, []
@@ -208,6 +207,12 @@ def event_chain_problems(
     return tuple(validate_event_chains(wirings, has_opportunity_workers))
 
 
+def _config_key(wc: WorkerConfig) -> tuple[Any, ...]:
+    """A hashable key of what a worker is configured with: plugin, subtype, params, triggers."""
+    triggers = None if wc.triggers is None else tuple(wc.triggers)
+    return (wc.plugin, wc.subtype, _params_key(wc.params), triggers)
+
+
 def _params_key(params: dict[str, Any]) -> Any:
     """A hashable key of params; scalars keep their type (1, 1.0 and True validate differently)."""
     key = tuple(sorted((k, type(v), v) for k, v in params.items()))
@@ -231,8 +236,7 @@ class BlueprintValidator:
         problems: list[str] = list(operator_problems(blueprint))
         nodes: list[tuple[str, Wiring]] = []
         for path, category, phase, wc in _located_workers(blueprint):
-            triggers = tuple(wc.triggers) if wc.triggers is not None else None
-            key = (path, wc.plugin, wc.subtype, _params_key(wc.params), triggers)
+            key = (path, *_config_key(wc))
             known = self._workers.get(key)
             if known is None:
                 inst, probs = _compile_worker(path, category, phase, wc)
