@@ -106,6 +106,12 @@ def test_refuses_paths_outside_the_store(server, path):
     assert b"top secret" not in body
 
 
+def test_a_browsers_icon_request_gets_no_icon_not_an_error(server):
+    """A report served here links no icon (the page is self-contained): the browser's /favicon.ico
+    request gets 204 No Content, not a 404 in its console."""
+    assert get(server, "/favicon.ico") == (204, b"")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (tests/system/install)")
 def test_page_shows_live_progress_of_a_running_sweep(server, store, results, browser, shots):
     browser.events.clear()

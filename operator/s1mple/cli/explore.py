@@ -95,8 +95,14 @@ def make_app(store: Any) -> Any:
             raise web.HTTPNotFound(text=f"{exc}\n") from None
         return web.Response(body=body, content_type="text/html", charset="utf-8")
 
+    async def no_icon(request: web.Request) -> web.Response:
+        # a served report asks for one (the page itself links nothing): no icon, rather than a 404 in the
+        # browser's console
+        return web.Response(status=204)
+
     app = web.Application(middlewares=[inside_store])
     app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/api/research", research)
     app.router.add_get("/report/{folder:.+}", report)
     return app
